@@ -1,0 +1,121 @@
+package incidentbot
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Incident is one incident and everything about it except its timeline, which
+// is stored as a separate, append-only sequence of TimelineEvents.
+//
+// Times are UTC; a zero time means "not yet" or "unknown".
+type Incident struct {
+	ID          int64    `json:"id"`
+	Title       string   `json:"title"`
+	Description string   `json:"description,omitempty"`
+	Severity    Severity `json:"severity"`
+	Status      Status   `json:"status"`
+	TeamID      string   `json:"team_id,omitempty"`
+	// ChannelID is empty between the incident being recorded and its Slack
+	// channel being created.
+	ChannelID   string          `json:"channel_id,omitempty"`
+	ChannelName string          `json:"channel_name,omitempty"`
+	Declarer    string          `json:"declarer"` // Slack user ID
+	Roles       map[Role]string `json:"roles,omitempty"`
+	// HeaderTS is the ts of the pinned header message in the channel.
+	HeaderTS string `json:"header_ts,omitempty"`
+
+	OpenedAt        time.Time `json:"opened_at"`
+	ImpactStartedAt time.Time `json:"impact_started_at,omitzero"`
+	AcknowledgedAt  time.Time `json:"acknowledged_at,omitzero"` // first commander assignment
+	MitigatedAt     time.Time `json:"mitigated_at,omitzero"`    // first "monitoring" update
+	ResolvedAt      time.Time `json:"resolved_at,omitzero"`
+	Summary         string    `json:"summary,omitempty"` // given on resolve
+
+	// LastUpdateAt is the time of the last status update, or OpenedAt.
+	LastUpdateAt time.Time `json:"last_update_at"`
+	// LastReminderAt is when the last status-update reminder was sent.
+	LastReminderAt time.Time `json:"last_reminder_at,omitzero"`
+	// SnoozedUntil pauses reminders until then.
+	SnoozedUntil time.Time `json:"snoozed_until,omitzero"`
+
+	Hypotheses []Hypothesis `json:"hypotheses,omitempty"`
+	Actions    []ActionItem `json:"actions,omitempty"`
+}
+
+// Key is the incident's user-facing id, "INC-<n>".
+func (inc *Incident) Key() string { return IncidentKey(inc.ID) }
+
+// IncidentKey formats id as "INC-<n>".
+func IncidentKey(id int64) string { return fmt.Sprintf("INC-%d", id) }
+
+// ParseIncidentKey accepts "INC-12", "inc-12" or "12". It fails with EInvalid.
+func ParseIncidentKey(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	if len(t) > 4 && strings.EqualFold(t[:4], "INC-") {
+		t = t[4:]
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, Errorf(EInvalid, "%q is not an incident id: use the form INC-12", s)
+	}
+	return n, nil
+}
+
+// Resolved reports whether the incident is resolved.
+func (inc *Incident) Resolved() bool { return inc.Status == StatusResolved }
+
+// RoleHolder returns the Slack user ID holding role r, or "".
+func (inc *Incident) RoleHolder(r Role) string { return inc.Roles[r] }
+
+// Commander returns the commander, or the declarer when no commander is set:
+// the person reminders are addressed to.
+func (inc *Incident) Commander() string {
+	if c := inc.Roles[RoleCommander]; c != "" {
+		return c
+	}
+	return inc.Declarer
+}
+
+// Hypothesis returns hypothesis H<n>, or nil.
+func (inc *Incident) Hypothesis(n int) *Hypothesis {
+	for i := range inc.Hypotheses {
+		if inc.Hypotheses[i].ID == n {
+			return &inc.Hypotheses[i]
+		}
+	}
+	return nil
+}
+
+// Action returns action item A<n>, or nil.
+func (inc *Incident) Action(n int) *ActionItem {
+	for i := range inc.Actions {
+		if inc.Actions[i].ID == n {
+			return &inc.Actions[i]
+		}
+	}
+	return nil
+}
+
+// Clone returns a deep copy, so that a caller may change it without touching
+// a cached or shared value.
+func (inc *Incident) Clone() *Incident {
+	c := *inc
+	if inc.Roles != nil {
+		c.Roles = make(map[Role]string, len(inc.Roles))
+		for k, v := range inc.Roles {
+			c.Roles[k] = v
+		}
+	}
+	c.Hypotheses = append([]Hypothesis(nil), inc.Hypotheses...)
+	c.Actions = append([]ActionItem(nil), inc.Actions...)
+	return &c
+}
+
+// User is what the bot knows of a Slack user, for rendering names.
+type User struct {
+	ID   string `json:"id"`
+	Name string `json:"name"` // display name, else real name, else handle
+}

@@ -1,0 +1,76 @@
+package incidentbot
+
+import "time"
+
+// EventKind says what a TimelineEvent records.
+type EventKind string
+
+// Event kinds. Captured Slack activity first, then what commands and the bot
+// itself record.
+const (
+	EventMessage    EventKind = "message"         // a message or thread reply
+	EventEdited     EventKind = "message_edited"  // Text is the new text, PrevText the original
+	EventDeleted    EventKind = "message_deleted" // PrevText is the deleted text
+	EventFileShared EventKind = "file_shared"     // a message with files; Files set
+	EventPinned     EventKind = "pinned"          // a message pinned; TS is the pinned message
+	EventKeyMarked  EventKind = "key_event"       // :pushpin: reaction; TS is the marked message
+
+	EventOpened        EventKind = "incident_opened"
+	EventChannel       EventKind = "channel_created" // Ref is the channel ID, Text its name
+	EventStatus        EventKind = "status_update"   // To is the status
+	EventSeverity      EventKind = "severity_changed"
+	EventRole          EventKind = "role_assigned" // Ref is the role, To the user, From the previous holder
+	EventHypothesis    EventKind = "hypothesis_added"
+	EventHypConfirmed  EventKind = "hypothesis_confirmed"
+	EventHypRejected   EventKind = "hypothesis_rejected"
+	EventAction        EventKind = "action_added"
+	EventActionDone    EventKind = "action_done"
+	EventImpactStarted EventKind = "impact_started"
+	EventResolved      EventKind = "incident_resolved"
+	EventReminder      EventKind = "reminder_sent"     // a missed status update
+	EventSnoozed       EventKind = "reminders_snoozed" // To is the RFC 3339 end of the snooze
+	EventPage          EventKind = "page"              // a PagerDuty alert
+	EventPageResolved  EventKind = "page_resolved"
+	EventOnCall        EventKind = "oncall"
+	EventPostmortem    EventKind = "postmortem_posted"
+	EventNotice        EventKind = "notice" // something the bot told the channel (a failure, a pending action)
+)
+
+// Captured reports whether the kind records Slack activity captured from the
+// channel (as opposed to a command or the bot's own action).
+func (k EventKind) Captured() bool {
+	switch k {
+	case EventMessage, EventEdited, EventDeleted, EventFileShared, EventPinned, EventKeyMarked:
+		return true
+	}
+	return false
+}
+
+// File is a file shared in an incident channel.
+type File struct {
+	ID   string `json:"id,omitempty"`
+	Name string `json:"name"`
+	URL  string `json:"url,omitempty"`
+}
+
+// TimelineEvent is one entry of an incident's append-only timeline.
+type TimelineEvent struct {
+	IncidentID int64 `json:"incident_id"`
+	// Seq is assigned by the store: the order in which events were committed.
+	Seq  uint64    `json:"seq"`
+	Kind EventKind `json:"kind"`
+	// At is when it happened: the Slack message time for captured messages.
+	At       time.Time `json:"at"`
+	Actor    string    `json:"actor,omitempty"` // Slack user ID
+	Text     string    `json:"text,omitempty"`
+	PrevText string    `json:"prev_text,omitempty"` // the original, for edits and deletions
+	TS       string    `json:"ts,omitempty"`        // the Slack message this is about
+	ThreadTS string    `json:"thread_ts,omitempty"` // its thread parent, for replies
+	Ref      string    `json:"ref,omitempty"`       // H3, A2, a role, a dedup key of a page
+	From     string    `json:"from,omitempty"`      // value before a change
+	To       string    `json:"to,omitempty"`        // value after a change
+	Files    []File    `json:"files,omitempty"`
+	// DedupKey identifies the delivery; an event whose key is already stored
+	// for the incident is not stored again. Empty means never deduplicated.
+	DedupKey string `json:"dedup_key,omitempty"`
+}
