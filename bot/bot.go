@@ -1,0 +1,321 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/commands"
+)
+
+// Store is the durable record the bot writes captured activity to.
+type Store interface {
+	commands.Store
+	AppendEvents(ctx context.Context, events ...incidentbot.TimelineEvent) (int, error)
+	PutUsers(ctx context.Context, users ...incidentbot.User) error
+	Users(ctx context.Context) (map[string]incidentbot.User, error)
+}
+
+// Config configures the Slack edge.
+type Config struct {
+	BotToken string // xoxb-…
+	AppToken string // xapp-…
+	APIURL   string // Slack Web API base URL; empty means Slack's
+	// StaleAfter is how long a socket may go without a ping before it is
+	// replaced. Zero means 60s.
+	StaleAfter time.Duration
+	// HTTPTimeout bounds every Web API call. Zero means 10s.
+	HTTPTimeout time.Duration
+	// AckTimeout bounds the wait to hand an acknowledgement to the socket.
+	AckTimeout time.Duration
+	// MaxInFlight bounds the envelopes handled at once. Zero means 1024.
+	MaxInFlight int
+	// ShutdownGrace bounds the wait for in-flight work at shutdown. Zero means 4s.
+	ShutdownGrace time.Duration
+	Commands      commands.Config
+	Logger        logrus.FieldLogger
+}
+
+// Bot is a running Slack edge.
+type Bot struct {
+	cfg   Config
+	log   logrus.FieldLogger
+	store Store
+	api   *slack.Client
+	slack *slackAPI
+	cmds  *commands.Service
+	smc   *socketmode.Client
+
+	botUserID, botID, teamID string
+
+	channels  sync.Map // channel ID → incident ID, for incident channels
+	users     sync.Map // user ID → struct{}: names known or being fetched
+	inflight  sync.WaitGroup
+	followups sync.WaitGroup
+	sem       chan struct{}
+	connected atomic.Bool
+	storeOK   atomic.Bool
+	followCtx context.Context
+	stopFollow context.CancelFunc
+}
+
+// New returns a Bot. It fails when a token is missing.
+func New(cfg Config, store Store) (*Bot, error) {
+	if cfg.BotToken == "" || cfg.AppToken == "" {
+		return nil, &incidentbot.Error{Code: incidentbot.EInvalid, Message: "both the bot token and the app token are needed"}
+	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = 60 * time.Second
+	}
+	if cfg.HTTPTimeout <= 0 {
+		cfg.HTTPTimeout = 10 * time.Second
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = 2 * time.Second
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 1024
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = 4 * time.Second
+	}
+	if cfg.Logger == nil {
+		l := logrus.New()
+		l.Out = discard{}
+		cfg.Logger = l
+	}
+	api := newSlackClient(cfg.BotToken, cfg.AppToken, cfg.APIURL, cfg.HTTPTimeout)
+	b := &Bot{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		store: store,
+		api:   api,
+		slack: &slackAPI{api: api},
+		sem:   make(chan struct{}, cfg.MaxInFlight),
+	}
+	b.cmds = commands.New(store, b.slack, cfg.Commands)
+	b.storeOK.Store(true)
+	b.followCtx, b.stopFollow = context.WithCancel(context.Background())
+	return b, nil
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// Commands returns the command service the bot drives.
+func (b *Bot) Commands() *commands.Service { return b.cmds }
+
+// Connected reports whether the Socket Mode connection is up.
+func (b *Bot) Connected() bool { return b.connected.Load() }
+
+// StoreHealthy reports whether the last write to the store succeeded.
+func (b *Bot) StoreHealthy() bool { return b.storeOK.Load() }
+
+// Run connects to Slack and handles envelopes until ctx ends, then stops
+// taking envelopes, waits (bounded by ShutdownGrace) for in-flight ones to be
+// committed and acknowledged, and returns nil. It fails at once when Slack
+// rejects the tokens.
+func (b *Bot) Run(ctx context.Context) error {
+	auth, err := b.api.AuthTestContext(ctx)
+	if err != nil {
+		return fmt.Errorf("bot: check the bot token with auth.test: %w", slackError("auth.test", err))
+	}
+	b.botUserID, b.botID, b.teamID = auth.UserID, auth.BotID, auth.TeamID
+	b.log = b.log.WithField("team", b.teamID)
+	if users, err := b.store.Users(ctx); err == nil {
+		for id := range users {
+			b.users.Store(id, struct{}{})
+		}
+	}
+	if ch := b.cfg.Commands.AnnounceChannel; ch != "" {
+		if _, _, _, err := b.api.JoinConversationContext(ctx, ch); err != nil {
+			b.log.WithField("channel", ch).WithError(slackError("conversations.join", err)).Warn("cannot join the announce channel; announcements may fail")
+		}
+	}
+
+	b.smc = socketmode.New(b.api, socketmode.OptionPingInterval(b.cfg.StaleAfter))
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.smc.RunContext(runCtx) }()
+
+	b.log.Info("incidentbot is connecting to Slack over Socket Mode")
+	for {
+		select {
+		case <-ctx.Done():
+			return b.shutdown(runErr)
+		case err := <-runErr:
+			if ctx.Err() != nil {
+				return b.shutdown(nil)
+			}
+			b.connected.Store(false)
+			b.drain()
+			return fmt.Errorf("bot: socket mode stopped: %w", err)
+		case evt := <-b.smc.Events:
+			b.dispatch(ctx, evt)
+		}
+	}
+}
+
+// shutdown waits for in-flight envelopes and then for follow-ups, each
+// bounded, so that the process exits in time.
+func (b *Bot) shutdown(runErr <-chan error) error {
+	b.connected.Store(false)
+	b.drain()
+	if runErr != nil {
+		select {
+		case <-runErr:
+		case <-time.After(time.Second):
+		}
+	}
+	b.log.Info("incidentbot stopped")
+	return nil
+}
+
+// drain waits for in-flight envelopes, then gives follow-ups what is left of
+// the grace period before cancelling them.
+func (b *Bot) drain() {
+	deadline := time.Now().Add(b.cfg.ShutdownGrace)
+	wait(&b.inflight, time.Until(deadline))
+	if !wait(&b.followups, time.Until(deadline)) {
+		b.stopFollow()
+		wait(&b.followups, 500*time.Millisecond)
+	}
+	b.stopFollow()
+}
+
+// wait waits for wg at most d and reports whether it finished.
+func wait(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(max(d, 0)):
+		return false
+	}
+}
+
+// dispatch hands an envelope to its own goroutine.
+func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event) {
+	switch evt.Type {
+	case socketmode.EventTypeConnected:
+		b.connected.Store(true)
+		b.log.Info("connected to Slack")
+		return
+	case socketmode.EventTypeConnecting, socketmode.EventTypeDisconnect:
+		b.connected.Store(false)
+		return
+	case socketmode.EventTypeConnectionError:
+		b.connected.Store(false)
+		b.log.WithError(scrub(evt.Data)).Warn("Socket Mode connection failed; retrying")
+		return
+	case socketmode.EventTypeInvalidAuth:
+		b.log.Error("Slack rejected the app token")
+		return
+	case socketmode.EventTypeSlashCommand, socketmode.EventTypeEventsAPI, socketmode.EventTypeInteractive:
+	default:
+		return
+	}
+	if evt.Request == nil {
+		return
+	}
+	b.inflight.Add(1)
+	select {
+	case b.sem <- struct{}{}:
+	case <-ctx.Done():
+		b.inflight.Done()
+		return
+	}
+	go func() {
+		defer b.inflight.Done()
+		defer func() { <-b.sem }()
+		log := b.log.WithField("envelope", evt.Request.EnvelopeID)
+		defer func() {
+			if p := recover(); p != nil {
+				log.WithField("panic", p).Error("handler panicked; the envelope is not acknowledged")
+			}
+		}()
+		// Commits are not cancelled by shutdown: what is in flight is
+		// finished (bounded by the store) and acknowledged if the socket
+		// is still there.
+		hctx := context.WithoutCancel(ctx)
+		switch evt.Type {
+		case socketmode.EventTypeSlashCommand:
+			b.onSlash(hctx, log, evt)
+		case socketmode.EventTypeEventsAPI:
+			b.onEvent(hctx, log, evt)
+		case socketmode.EventTypeInteractive:
+			b.onInteractive(hctx, log, evt)
+		}
+	}()
+}
+
+// ack acknowledges an envelope, with an optional payload.
+func (b *Bot) ack(log logrus.FieldLogger, req *socketmode.Request, payload any) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.AckTimeout)
+	defer cancel()
+	if err := b.smc.AckCtx(ctx, req.EnvelopeID, payload); err != nil {
+		log.WithError(err).Warn("could not acknowledge the envelope; Slack will deliver it again")
+	}
+}
+
+// followup runs fn after the acknowledgement, tracked for shutdown.
+func (b *Bot) followup(log logrus.FieldLogger, fn func(ctx context.Context) error, tell func(ctx context.Context, text string)) {
+	if fn == nil {
+		return
+	}
+	b.followups.Add(1)
+	go func() {
+		defer b.followups.Done()
+		ctx, cancel := context.WithTimeout(b.followCtx, 2*time.Minute)
+		defer cancel()
+		if err := fn(ctx); err != nil {
+			log.WithError(err).Warn("follow-up Slack calls failed")
+			if tell != nil {
+				tell(ctx, ":warning: The change is recorded, but not everything could be done in Slack: "+followupMessage(err))
+			}
+		}
+	}()
+}
+
+// followupMessage lists the user-safe messages of a joined error.
+func followupMessage(err error) string {
+	var msgs []string
+	var collect func(error)
+	collect = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				collect(x)
+			}
+			return
+		}
+		msgs = append(msgs, incidentbot.ErrorMessage(e))
+	}
+	collect(err)
+	out := ""
+	for i, m := range msgs {
+		if i > 0 {
+			out += "; "
+		}
+		out += m
+	}
+	return out
+}
+
+// scrub returns the error in an event payload, if any, for logging.
+func scrub(data any) error {
+	if e, ok := data.(*slack.ConnectionErrorEvent); ok && e.ErrorObj != nil {
+		return e.ErrorObj
+	}
+	return errors.New("unknown")
+}

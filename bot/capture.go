@@ -1,0 +1,252 @@
+package bot
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/incidentbot/incidentbot"
+)
+
+// slackEntities undoes the entities Slack puts in message text, so that the
+// record holds the text as typed; Slack markup (<@U123>) is kept.
+var slackEntities = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
+
+// tsTime converts a Slack ts ("1700000000.000100") to a UTC time.
+func tsTime(ts string) time.Time {
+	sec, frac, _ := strings.Cut(ts, ".")
+	s, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	us, _ := strconv.ParseInt((frac + "000000")[:6], 10, 64)
+	return time.Unix(s, us*1000).UTC()
+}
+
+// captured is what one Events API event contributes to an incident timeline.
+type captured struct {
+	channel string
+	events  []incidentbot.TimelineEvent
+}
+
+// capture maps an inner event to timeline events. It returns a zero
+// captured for events that are not recorded: other event types, reactions
+// other than :pushpin:, and the bot's own messages, which are recorded as
+// the structured events they announce.
+func (b *Bot) capture(inner slackevents.EventsAPIInnerEvent) captured {
+	switch ev := inner.Data.(type) {
+	case *slackevents.MessageEvent:
+		return b.captureMessage(ev)
+	case *slackevents.ReactionAddedEvent:
+		if ev.Reaction != "pushpin" || ev.Item.Type != "message" || ev.User == b.botUserID {
+			return captured{}
+		}
+		return captured{ev.Item.Channel, []incidentbot.TimelineEvent{{
+			Kind: incidentbot.EventKeyMarked, At: tsTime(ev.EventTimestamp), Actor: ev.User, TS: ev.Item.Timestamp,
+			DedupKey: "react:" + ev.Item.Timestamp + ":" + ev.User,
+		}}}
+	case *slackevents.PinAddedEvent:
+		if ev.User == b.botUserID || ev.Item.Message == nil {
+			return captured{}
+		}
+		m := ev.Item.Message
+		return captured{ev.Channel, []incidentbot.TimelineEvent{{
+			Kind: incidentbot.EventPinned, At: tsTime(ev.EventTimestamp), Actor: ev.User, TS: m.Timestamp,
+			Text: slackEntities.Replace(m.Text), DedupKey: "pin:" + m.Timestamp,
+		}}}
+	}
+	return captured{}
+}
+
+func (b *Bot) ownMessage(user, botID string) bool {
+	return (user != "" && user == b.botUserID) || (botID != "" && botID == b.botID)
+}
+
+func (b *Bot) captureMessage(ev *slackevents.MessageEvent) captured {
+	one := func(e incidentbot.TimelineEvent) captured {
+		return captured{ev.Channel, []incidentbot.TimelineEvent{e}}
+	}
+	switch ev.SubType {
+	case "", "thread_broadcast", "file_share", "bot_message", "me_message":
+		if b.ownMessage(ev.User, ev.BotID) {
+			return captured{}
+		}
+		e := incidentbot.TimelineEvent{
+			Kind: incidentbot.EventMessage, At: tsTime(ev.TimeStamp), Actor: ev.User, TS: ev.TimeStamp,
+			Text: slackEntities.Replace(ev.Text), DedupKey: "msg:" + ev.TimeStamp,
+		}
+		if e.Actor == "" {
+			e.Actor = ev.BotID
+		}
+		if ev.ThreadTimeStamp != "" && ev.ThreadTimeStamp != ev.TimeStamp {
+			e.ThreadTS = ev.ThreadTimeStamp
+		}
+		if ev.Message != nil && len(ev.Message.Files) > 0 {
+			e.Kind = incidentbot.EventFileShared
+			for _, f := range ev.Message.Files {
+				e.Files = append(e.Files, fileOf(f))
+			}
+		}
+		return one(e)
+	case "message_changed":
+		m, prev := ev.Message, ev.PreviousMessage
+		if m == nil || b.ownMessage(m.User, m.BotID) {
+			return captured{}
+		}
+		prevText := ""
+		if prev != nil {
+			prevText = slackEntities.Replace(prev.Text)
+		}
+		text := slackEntities.Replace(m.Text)
+		if prev != nil && text == prevText {
+			return captured{} // an unfurl or other change that is not an edit
+		}
+		at, editTS := tsTime(ev.EventTimeStamp), ev.EventTimeStamp
+		if m.Edited != nil && m.Edited.Timestamp != "" {
+			at, editTS = tsTime(m.Edited.Timestamp), m.Edited.Timestamp
+		}
+		e := incidentbot.TimelineEvent{
+			Kind: incidentbot.EventEdited, At: at, Actor: m.User, TS: m.Timestamp, Text: text, PrevText: prevText,
+			DedupKey: "edit:" + m.Timestamp + ":" + editTS,
+		}
+		if m.ThreadTimestamp != "" && m.ThreadTimestamp != m.Timestamp {
+			e.ThreadTS = m.ThreadTimestamp
+		}
+		return one(e)
+	case "message_deleted":
+		prev := ev.PreviousMessage
+		if prev != nil && b.ownMessage(prev.User, prev.BotID) {
+			return captured{}
+		}
+		e := incidentbot.TimelineEvent{
+			Kind: incidentbot.EventDeleted, At: tsTime(ev.EventTimeStamp), TS: ev.DeletedTimeStamp,
+			DedupKey: "del:" + ev.DeletedTimeStamp,
+		}
+		if e.At.IsZero() {
+			e.At = tsTime(ev.TimeStamp)
+		}
+		if prev != nil {
+			e.Actor, e.PrevText = prev.User, slackEntities.Replace(prev.Text)
+			if prev.ThreadTimestamp != "" && prev.ThreadTimestamp != prev.Timestamp {
+				e.ThreadTS = prev.ThreadTimestamp
+			}
+		}
+		return one(e)
+	}
+	return captured{}
+}
+
+func fileOf(f slack.File) incidentbot.File {
+	url := f.Permalink
+	if url == "" {
+		url = f.URLPrivate
+	}
+	return incidentbot.File{ID: f.ID, Name: f.Name, URL: url}
+}
+
+// incidentOf returns the incident ID of an incident channel, or 0.
+func (b *Bot) incidentOf(ctx context.Context, channel string) (int64, error) {
+	if channel == "" {
+		return 0, nil
+	}
+	if id, ok := b.channels.Load(channel); ok {
+		return id.(int64), nil
+	}
+	inc, err := b.store.IncidentByChannel(ctx, channel)
+	if incidentbot.ErrorCode(err) == incidentbot.ENotFound {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	b.channels.Store(channel, inc.ID)
+	return inc.ID, nil
+}
+
+// onEvent records an Events API event from an incident channel and only then
+// acknowledges it. A store failure leaves it unacknowledged for redelivery.
+func (b *Bot) onEvent(ctx context.Context, log logrus.FieldLogger, evt socketmode.Event) {
+	eae, ok := evt.Data.(slackevents.EventsAPIEvent)
+	if !ok || eae.Type != slackevents.CallbackEvent {
+		b.ack(log, evt.Request, nil)
+		return
+	}
+	if eae.TeamID != b.teamID {
+		log.WithField("from_team", eae.TeamID).Warn("event from another workspace ignored")
+		b.ack(log, evt.Request, nil)
+		return
+	}
+	c := b.capture(eae.InnerEvent)
+	if len(c.events) == 0 {
+		b.ack(log, evt.Request, nil)
+		return
+	}
+	log = log.WithField("channel", c.channel)
+	id, err := b.incidentOf(ctx, c.channel)
+	if err != nil {
+		b.storeFailed(log, err)
+		return
+	}
+	if id == 0 {
+		b.ack(log, evt.Request, nil)
+		return
+	}
+	for i := range c.events {
+		c.events[i].IncidentID = id
+	}
+	if _, err := b.store.AppendEvents(ctx, c.events...); err != nil {
+		b.storeFailed(log.WithField("incident", incidentbot.IncidentKey(id)), err)
+		return
+	}
+	b.storeOK.Store(true)
+	b.ack(log, evt.Request, nil)
+	for _, e := range c.events {
+		b.learnUser(e.Actor)
+	}
+}
+
+// storeFailed makes a storage failure loud; the envelope stays
+// unacknowledged so that Slack delivers it again.
+func (b *Bot) storeFailed(log logrus.FieldLogger, err error) {
+	b.storeOK.Store(false)
+	log.WithError(err).Error("could not record the event; leaving it unacknowledged for redelivery")
+}
+
+// learnUser fetches and stores the display name of a user the first time
+// they are seen, after the acknowledgement.
+func (b *Bot) learnUser(id string) {
+	if id == "" || !(strings.HasPrefix(id, "U") || strings.HasPrefix(id, "W")) {
+		return
+	}
+	if _, seen := b.users.LoadOrStore(id, struct{}{}); seen {
+		return
+	}
+	b.followups.Add(1)
+	go func() {
+		defer b.followups.Done()
+		ctx, cancel := context.WithTimeout(b.followCtx, 30*time.Second)
+		defer cancel()
+		u, err := b.api.GetUserInfoContext(ctx, id)
+		if err != nil {
+			b.users.Delete(id)
+			b.log.WithField("user", id).WithError(slackError("users.info", err)).Debug("could not fetch a user's name")
+			return
+		}
+		name := u.Profile.DisplayName
+		if name == "" {
+			name = u.RealName
+		}
+		if name == "" {
+			name = u.Name
+		}
+		if err := b.store.PutUsers(ctx, incidentbot.User{ID: id, Name: name}); err != nil {
+			b.users.Delete(id)
+		}
+	}()
+}

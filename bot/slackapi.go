@@ -1,0 +1,127 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/commands"
+)
+
+// newSlackClient returns a slack-go client for the Web API at apiURL that
+// retries rate limits (honouring Retry-After), 5xx answers and connection
+// errors with backoff and jitter, with an explicit timeout on every call.
+func newSlackClient(botToken, appToken, apiURL string, timeout time.Duration) *slack.Client {
+	rc := slack.DefaultRetryConfig()
+	rc.MaxRetries = 5
+	rc.RetryAfterDuration = 5 * time.Second
+	rc.RetryAfterJitter = 250 * time.Millisecond
+	rc.BackoffInitial = 200 * time.Millisecond
+	rc.BackoffMax = 10 * time.Second
+	rc.BackoffJitter = 100 * time.Millisecond
+	rc.Handlers = append(slack.AllBuiltinRetryHandlers(rc), slack.NewServerErrorRetryHandler(rc))
+	opts := []slack.Option{
+		slack.OptionHTTPClient(&http.Client{Timeout: timeout}),
+		slack.OptionRetryConfig(rc),
+		slack.OptionAppLevelToken(appToken),
+	}
+	if apiURL != "" {
+		opts = append(opts, slack.OptionAPIURL(apiURL))
+	}
+	return slack.New(botToken, opts...)
+}
+
+// slackAPI implements commands.Slack over slack-go.
+type slackAPI struct {
+	api *slack.Client
+}
+
+var _ commands.Slack = (*slackAPI)(nil)
+
+// slackErrorCode returns Slack's error code ("name_taken") of err, or "".
+func slackErrorCode(err error) string {
+	if e, ok := errors.AsType[slack.SlackErrorResponse](err); ok {
+		return e.Err
+	}
+	if e, ok := errors.AsType[*slack.SlackErrorResponse](err); ok {
+		return e.Err
+	}
+	return ""
+}
+
+// slackError turns a slack-go error into an *incidentbot.Error: rate limits,
+// server errors and network failures are EUnavailable (Slack is having a
+// problem; what was recorded is safe), Slack's refusals EInternal.
+func slackError(method string, err error) error {
+	code := incidentbot.EInternal
+	msg := "Slack refused " + method
+	if c := slackErrorCode(err); c != "" {
+		msg += " (" + c + ")"
+	} else {
+		code = incidentbot.EUnavailable
+		msg = "Slack is not answering " + method + " right now"
+		if _, ok := errors.AsType[*slack.RateLimitedError](err); ok {
+			msg = "Slack is rate limiting " + method
+		}
+	}
+	return &incidentbot.Error{Code: code, Message: msg, Op: "slack " + method, Err: err}
+}
+
+func (s *slackAPI) CreateChannel(ctx context.Context, name string) (string, error) {
+	ch, err := s.api.CreateConversationContext(ctx, slack.CreateConversationParams{ChannelName: name})
+	if err != nil {
+		if slackErrorCode(err) == "name_taken" {
+			return "", &incidentbot.Error{Code: incidentbot.EConflict, Message: fmt.Sprintf("the channel name %s is taken", name), Err: err}
+		}
+		return "", slackError("conversations.create", err)
+	}
+	return ch.ID, nil
+}
+
+func (s *slackAPI) Invite(ctx context.Context, channelID string, users ...string) error {
+	_, err := s.api.InviteUsersToConversationContext(ctx, channelID, users...)
+	if err == nil {
+		return nil
+	}
+	switch slackErrorCode(err) {
+	case "already_in_channel", "cant_invite_self":
+		return nil
+	}
+	return slackError("conversations.invite", err)
+}
+
+func (s *slackAPI) Post(ctx context.Context, channelID, text string) (string, error) {
+	_, ts, err := s.api.PostMessageContext(ctx, channelID, slack.MsgOptionText(text, false))
+	if err != nil {
+		return "", slackError("chat.postMessage", err)
+	}
+	return ts, nil
+}
+
+func (s *slackAPI) Update(ctx context.Context, channelID, ts, text string) error {
+	if _, _, _, err := s.api.UpdateMessageContext(ctx, channelID, ts, slack.MsgOptionText(text, false)); err != nil {
+		return slackError("chat.update", err)
+	}
+	return nil
+}
+
+func (s *slackAPI) Pin(ctx context.Context, channelID, ts string) error {
+	err := s.api.AddPinContext(ctx, channelID, slack.NewRefToMessage(channelID, ts))
+	if err != nil && slackErrorCode(err) != "already_pinned" {
+		return slackError("pins.add", err)
+	}
+	return nil
+}
+
+// Ephemeral shows text to user in channel only.
+func (s *slackAPI) Ephemeral(ctx context.Context, channelID, userID, text string) error {
+	if _, err := s.api.PostEphemeralContext(ctx, channelID, userID, slack.MsgOptionText(text, false)); err != nil {
+		return slackError("chat.postEphemeral", err)
+	}
+	return nil
+}

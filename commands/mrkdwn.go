@@ -1,0 +1,106 @@
+package commands
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/incidentbot/incidentbot"
+)
+
+// safeMarkupRE matches the Slack markup that user text may keep when the bot
+// echoes it: user mentions, channel links and plain web links.
+var safeMarkupRE = regexp.MustCompile(`^<(@[UW][A-Z0-9]+(\|[^<>]*)?|#C[A-Z0-9]+(\|[^<>]*)?|https?://[^<>|\s]+(\|[^<>]*)?)>`)
+
+// broadcastRE matches the words Slack would turn into a notification for a
+// whole channel or workspace.
+var broadcastRE = regexp.MustCompile(`(?i)@(channel|here|everyone)\b`)
+
+// Escape makes user text safe to echo in a Slack mrkdwn message: &, < and >
+// are entity-encoded, except user mentions, channel links and web links,
+// so that text can never produce <!channel>, <!here>, <!subteam^...> or a
+// disguised link; and "@channel"-style words get a zero-width joiner so they
+// notify nobody.
+func Escape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		switch s[i] {
+		case '&':
+			b.WriteString("&amp;")
+		case '>':
+			b.WriteString("&gt;")
+		case '<':
+			if m := safeMarkupRE.FindString(s[i:]); m != "" {
+				b.WriteString(m)
+				i += len(m)
+				continue
+			}
+			b.WriteString("&lt;")
+		default:
+			b.WriteByte(s[i])
+		}
+		i++
+	}
+	return broadcastRE.ReplaceAllString(b.String(), "@\u200d$1")
+}
+
+func mention(user string) string {
+	if user == "" {
+		return "_unassigned_"
+	}
+	return "<@" + user + ">"
+}
+
+func channelLink(inc *incidentbot.Incident) string {
+	if inc.ChannelID == "" {
+		return "(channel being created)"
+	}
+	return "<#" + inc.ChannelID + ">"
+}
+
+// headerText is the pinned message at the top of an incident channel. It is
+// kept current as roles, severity and status change.
+func headerText(inc *incidentbot.Incident) string {
+	var b strings.Builder
+	icon := ":rotating_light:"
+	if inc.Resolved() {
+		icon = ":white_check_mark:"
+	}
+	fmt.Fprintf(&b, "%s *%s: %s*\n", icon, inc.Key(), Escape(inc.Title))
+	fmt.Fprintf(&b, "*Severity:* %s   *Status:* %s   *Declared by:* %s\n", inc.Severity, inc.Status, mention(inc.Declarer))
+	if inc.Description != "" {
+		fmt.Fprintf(&b, "*Description:* %s\n", Escape(inc.Description))
+	}
+	b.WriteString("*Roles:*")
+	for i, r := range incidentbot.AllRoles() {
+		sep := " "
+		if i > 0 {
+			sep = " · "
+		}
+		fmt.Fprintf(&b, "%s%s: %s", sep, r.Title(), mention(inc.Roles[r]))
+	}
+	b.WriteString("\n")
+	if inc.Resolved() {
+		fmt.Fprintf(&b, "Resolved at %s. Follow-up work continues here: `/incident action <text> @owner due:+7d`, `/incident actions`.\n", inc.ResolvedAt.UTC().Format("2006-01-02 15:04 UTC"))
+	} else {
+		b.WriteString("*How to use:* `/incident role commander me` · `/incident status identified <what we know>` · " +
+			"`/incident hypothesis <idea>` · `/incident action <text> @owner due:+7d` · `/incident resolve <summary>` · `/incident help`\n")
+	}
+	b.WriteString("Everything said in this channel is recorded for the post-mortem. React with :pushpin: to mark a key event.")
+	return b.String()
+}
+
+const helpText = "*incidentbot* — `/incident <command>`\n" +
+	"• `open [sev1|sev2|sev3|sev4] <title>` — open an incident with its own channel (no arguments: a form)\n" +
+	"• `role <commander|comms|scribe|ops> <@user|me>` — assign a role (`ic`/`lead` = commander)\n" +
+	"• `status [investigating|identified|monitoring] <text>` — post a status update\n" +
+	"• `severity <sev1..sev4>` — change the severity\n" +
+	"• `hypothesis <text>` — record a hypothesis; `hypothesis confirm|reject H<n> [note]` — its outcome\n" +
+	"• `action <text> [@owner] [due:YYYY-MM-DD|due:+Nd]` — record an action item; `action done A<n>` — close it; `actions` — list them\n" +
+	"• `started <RFC3339 or HH:MM UTC>` — when the impact began\n" +
+	"• `page [note]` — page the on-call through PagerDuty\n" +
+	"• `snooze <duration>` — pause status-update reminders (at most 2h)\n" +
+	"• `resolve [summary]` — resolve and draft the post-mortem\n" +
+	"• `postmortem` — upload the current post-mortem draft\n" +
+	"• `list` — open incidents · `help` — this text\n" +
+	"Commands other than open, list and help act on the incident whose channel they are typed in."

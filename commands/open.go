@@ -1,0 +1,160 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/incidentbot/incidentbot"
+)
+
+const openUsage = "/incident open [sev1|sev2|sev3|sev4] <title>"
+
+// MaxTitle is the longest accepted incident title, in bytes.
+const MaxTitle = 200
+
+// OpenRequest is an incident to open, from the command or the modal.
+type OpenRequest struct {
+	TeamID      string
+	UserID      string
+	Title       string
+	Description string
+	Severity    incidentbot.Severity // zero: the default
+	DedupKey    string               // the trigger or view id
+}
+
+func (c *call) open() (Result, error) {
+	if c.args == "" {
+		return Result{OpenModal: true}, nil
+	}
+	req := OpenRequest{TeamID: c.inv.TeamID, UserID: c.inv.UserID, DedupKey: c.inv.DedupKey}
+	first, rest := splitFirst(c.args)
+	if sev, err := incidentbot.ParseSeverity(first); err == nil {
+		req.Severity, req.Title = sev, rest
+	} else if strings.HasPrefix(strings.ToLower(first), "sev") && rest != "" {
+		return Result{}, invalid(openUsage, "%q is not a severity: use sev1, sev2, sev3 or sev4.", first)
+	} else {
+		req.Title = c.args
+	}
+	return c.Open(c.ctx, req)
+}
+
+// Open records a new incident and returns a Result whose Followup creates
+// its channel, invites the declarer, posts and pins the header, and
+// announces it. A title that is empty or too long fails with EInvalid.
+func (s *Service) Open(ctx context.Context, req OpenRequest) (Result, error) {
+	req.Title = strings.TrimSpace(req.Title)
+	if req.Title == "" {
+		return Result{}, invalid(openUsage, "The incident needs a title.")
+	}
+	if len(req.Title) > MaxTitle {
+		return Result{}, invalid(openUsage, "The title is %d characters long; keep it under %d.", len(req.Title), MaxTitle)
+	}
+	if req.Severity == 0 {
+		req.Severity = incidentbot.DefaultSeverity
+	}
+	now := s.cfg.Now().UTC()
+	inc := &incidentbot.Incident{
+		Title:        req.Title,
+		Description:  strings.TrimSpace(req.Description),
+		Severity:     req.Severity,
+		Status:       incidentbot.StatusInvestigating,
+		TeamID:       req.TeamID,
+		Declarer:     req.UserID,
+		OpenedAt:     now,
+		LastUpdateAt: now,
+	}
+	opened := incidentbot.TimelineEvent{Kind: incidentbot.EventOpened, At: now, Actor: req.UserID, Text: req.Title, To: req.Severity.String()}
+	key := ""
+	if req.DedupKey != "" {
+		key = "open:" + req.DedupKey
+	}
+	stored, created, err := s.store.CreateIncident(ctx, inc, key, opened)
+	if err != nil {
+		return Result{}, fmt.Errorf("open incident: %w", err)
+	}
+	if !created {
+		return duplicateReply(stored), nil
+	}
+	return Result{
+		Reply:    fmt.Sprintf("Opening *%s* (%s): %s — its channel is being created and you will be invited.", stored.Key(), stored.Severity, Escape(stored.Title)),
+		Followup: func(ctx context.Context) error { return s.setUpChannel(ctx, stored) },
+	}, nil
+}
+
+// maxNameAttempts bounds the suffixes tried when channel names are taken.
+const maxNameAttempts = 20
+
+// setUpChannel creates the incident's channel and makes it usable.
+func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) error {
+	base := ChannelName(s.cfg.ChannelPrefix, inc.ID, inc.Title)
+	name, id := base, ""
+	var err error
+	for n := 2; ; n++ {
+		id, err = s.slack.CreateChannel(ctx, name)
+		if err == nil {
+			break
+		}
+		if incidentbot.ErrorCode(err) != incidentbot.EConflict || n > maxNameAttempts {
+			return fmt.Errorf("create the channel of %s: %w", inc.Key(), err)
+		}
+		name = withSuffix(base, n)
+	}
+	now := s.cfg.Now().UTC()
+	inc, _, err = s.store.UpdateIncident(ctx, inc.ID, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+		i.ChannelID, i.ChannelName = id, name
+		return []incidentbot.TimelineEvent{{Kind: incidentbot.EventChannel, At: now, Ref: id, Text: name}}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("record the channel of %s: %w", inc.Key(), err)
+	}
+	var errs []error
+	if err := s.slack.Invite(ctx, id, inc.Declarer); err != nil {
+		errs = append(errs, fmt.Errorf("invite the declarer: %w", err))
+	}
+	if err := s.postHeader(ctx, inc); err != nil {
+		errs = append(errs, err)
+	}
+	if s.cfg.AnnounceChannel != "" {
+		text := fmt.Sprintf(":rotating_light: *%s* (%s) opened by %s: %s — join %s", inc.Key(), inc.Severity, mention(inc.Declarer), Escape(inc.Title), channelLink(inc))
+		if _, err := s.slack.Post(ctx, s.cfg.AnnounceChannel, text); err != nil {
+			errs = append(errs, fmt.Errorf("announce %s: %w", inc.Key(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// postHeader posts and pins the header and records its ts.
+func (s *Service) postHeader(ctx context.Context, inc *incidentbot.Incident) error {
+	ts, err := s.slack.Post(ctx, inc.ChannelID, headerText(inc))
+	if err != nil {
+		return fmt.Errorf("post the header of %s: %w", inc.Key(), err)
+	}
+	if _, _, err := s.store.UpdateIncident(ctx, inc.ID, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+		i.HeaderTS = ts
+		return nil, nil
+	}); err != nil {
+		return fmt.Errorf("record the header of %s: %w", inc.Key(), err)
+	}
+	if err := s.slack.Pin(ctx, inc.ChannelID, ts); err != nil {
+		return fmt.Errorf("pin the header of %s: %w", inc.Key(), err)
+	}
+	return nil
+}
+
+// refreshHeader brings the pinned header of incident id up to date. It reads
+// the incident afresh so that concurrent changes end with the latest state.
+func (s *Service) refreshHeader(ctx context.Context, id int64) error {
+	inc, err := s.store.Incident(ctx, id)
+	if err != nil {
+		return fmt.Errorf("update the header of INC-%d: %w", id, err)
+	}
+	if inc.ChannelID == "" || inc.HeaderTS == "" {
+		return nil
+	}
+	if err := s.slack.Update(ctx, inc.ChannelID, inc.HeaderTS, headerText(inc)); err != nil {
+		return fmt.Errorf("update the header of %s: %w", inc.Key(), err)
+	}
+	return nil
+}

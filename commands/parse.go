@@ -1,0 +1,159 @@
+package commands
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/incidentbot/incidentbot"
+)
+
+// invalid returns an EInvalid error whose message is what was wrong followed
+// by the correct form of the command.
+func invalid(usage, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if usage != "" {
+		msg += "\nUsage: `" + usage + "`"
+	}
+	return &incidentbot.Error{Code: incidentbot.EInvalid, Message: msg}
+}
+
+// slackEntities undoes the HTML entities Slack puts in message and command
+// text (&amp; &lt; &gt;), so that the record holds the text as typed. Slack
+// markup such as <@U123> is kept.
+var slackEntities = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
+
+// plainText returns text as typed: entities decoded, spaces trimmed.
+func plainText(s string) string { return strings.TrimSpace(slackEntities.Replace(s)) }
+
+// splitFirst splits s into its first word and the rest, both trimmed.
+func splitFirst(s string) (first, rest string) {
+	s = strings.TrimSpace(s)
+	i := strings.IndexFunc(s, unicode.IsSpace)
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], strings.TrimSpace(s[i:])
+}
+
+var mentionRE = regexp.MustCompile(`^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$`)
+
+// parseMention accepts <@U123> and <@U123|name> and returns U123.
+func parseMention(s string) (string, bool) {
+	m := mentionRE.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+// parseDue parses a due date: due:YYYY-MM-DD or due:+Nd (N days from today in
+// loc). The result is a civil date in incidentbot.DateLayout. Dates before
+// today are refused.
+func parseDue(s string, now time.Time, loc *time.Location) (string, error) {
+	const usage = "due:YYYY-MM-DD or due:+Nd (for example due:+7d)"
+	v, ok := cutPrefixFold(s, "due:")
+	if !ok {
+		return "", invalid("", "%q is not a due date: use %s", s, usage)
+	}
+	today := now.In(loc)
+	today = time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, loc)
+	if strings.HasPrefix(v, "+") {
+		var n int
+		var unit string
+		if _, err := fmt.Sscanf(v, "+%d%s", &n, &unit); err != nil || n < 0 || n > 3650 || !strings.EqualFold(unit, "d") {
+			return "", invalid("", "%q is not a due date: use %s", v, usage)
+		}
+		return today.AddDate(0, 0, n).Format(incidentbot.DateLayout), nil
+	}
+	d, err := time.ParseInLocation(incidentbot.DateLayout, v, loc)
+	if err != nil {
+		return "", invalid("", "%q is not a due date: use %s", v, usage)
+	}
+	if d.Before(today) {
+		return "", invalid("", "the due date %s is in the past (today is %s in %s)", v, today.Format(incidentbot.DateLayout), loc)
+	}
+	return d.Format(incidentbot.DateLayout), nil
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
+}
+
+// parseImpactStart parses an RFC 3339 time or HH:MM (UTC); HH:MM means the
+// latest such UTC time that is not in the future. Future times are refused.
+func parseImpactStart(s string, now time.Time) (time.Time, error) {
+	const usage = "/incident started <RFC3339 time or HH:MM in UTC>"
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, invalid(usage, "Say when the impact started.")
+	}
+	now = now.UTC()
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		t = t.UTC()
+		if t.After(now) {
+			return time.Time{}, invalid(usage, "%s is in the future.", t.Format(time.RFC3339))
+		}
+		return t, nil
+	}
+	hm, err := time.Parse("15:04", strings.TrimSuffix(strings.TrimSuffix(s, " UTC"), "Z"))
+	if err != nil {
+		return time.Time{}, invalid(usage, "%q is neither an RFC 3339 time (2026-11-23T14:05:00Z) nor HH:MM.", s)
+	}
+	t := time.Date(now.Year(), now.Month(), now.Day(), hm.Hour(), hm.Minute(), 0, 0, time.UTC)
+	if t.After(now) {
+		t = t.AddDate(0, 0, -1)
+	}
+	return t, nil
+}
+
+// ChannelName returns the Slack channel name for incident id with title:
+// "<prefix>-<id>-<slug>", lowercase, only a-z, 0-9, '-' and '_', at most 80
+// characters (Slack's rules).
+func ChannelName(prefix string, id int64, title string) string {
+	base := fmt.Sprintf("%s-%d", slug(prefix), id)
+	s := slug(title)
+	name := base
+	if s != "" {
+		name += "-" + s
+	}
+	return truncateName(name, 80)
+}
+
+// withSuffix returns name with "-n" appended, still within 80 characters.
+func withSuffix(name string, n int) string {
+	sfx := fmt.Sprintf("-%d", n)
+	return truncateName(name, 80-len(sfx)) + sfx
+}
+
+func truncateName(name string, max int) string {
+	if len(name) <= max {
+		return name
+	}
+	return strings.TrimRight(name[:max], "-_")
+}
+
+// slug lowercases s and turns every run of other characters than a-z, 0-9
+// and '_' into one '-'.
+func slug(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			dash = false
+			b.WriteRune(r)
+		default:
+			dash = true
+		}
+	}
+	return b.String()
+}
