@@ -56,14 +56,14 @@ type Bot struct {
 
 	botUserID, botID, teamID string
 
-	channels  sync.Map // channel ID → incident ID, for incident channels
-	users     sync.Map // user ID → struct{}: names known or being fetched
-	inflight  sync.WaitGroup
-	followups sync.WaitGroup
-	sem       chan struct{}
-	connected atomic.Bool
-	storeOK   atomic.Bool
-	followCtx context.Context
+	channels   sync.Map // channel ID → incident ID, for incident channels
+	users      sync.Map // user ID → struct{}: names known or being fetched
+	inflight   sync.WaitGroup
+	followups  sync.WaitGroup
+	sem        chan struct{}
+	connected  atomic.Bool
+	storeOK    atomic.Bool
+	followCtx  context.Context
 	stopFollow context.CancelFunc
 }
 

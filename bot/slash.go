@@ -84,7 +84,9 @@ const (
 
 // openModal is the form that `/incident open` with no arguments opens.
 func openModal() slack.ModalViewRequest {
-	text := func(s string) *slack.TextBlockObject { return slack.NewTextBlockObject(slack.PlainTextType, s, false, false) }
+	text := func(s string) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
+	}
 	title := slack.NewPlainTextInputBlockElement(text("Checkout latency spike"), blockTitle)
 	title.MaxLength = commands.MaxTitle
 	var opts []*slack.OptionBlockObject
