@@ -1,0 +1,483 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/incidentbot/incidentbot"
+	bolt "go.etcd.io/bbolt"
+)
+
+// openTest opens a new database in t.TempDir(). Cleanup closes it and checks
+// the file's consistency with bbolt's tx.Check.
+func openTest(t testing.TB) *DB {
+	t.Helper()
+	return openAt(t, filepath.Join(t.TempDir(), "incidentbot.db"), Options{})
+}
+
+// openAt opens path with opts; cleanup closes it and checks the file.
+func openAt(t testing.TB, path string, opts Options) *DB {
+	t.Helper()
+	db, err := Open(path, opts)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		checkFile(t, path)
+	})
+	return db
+}
+
+// checkFile runs bbolt's consistency check on the closed file at path.
+func checkFile(t testing.TB, path string) {
+	t.Helper()
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Errorf("check %s: open: %v", path, err)
+		return
+	}
+	defer bdb.Close()
+	if err := bdb.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			t.Errorf("check %s: %v", path, err)
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("check %s: %v", path, err)
+	}
+}
+
+// code returns err's incidentbot error code.
+func code(err error) string { return incidentbot.ErrorCode(err) }
+
+// newIncident returns an incident as the commands layer would open it.
+func newIncident(title, channel string) *incidentbot.Incident {
+	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	return &incidentbot.Incident{
+		Title:        title,
+		Severity:     incidentbot.Sev2,
+		Status:       incidentbot.StatusInvestigating,
+		ChannelID:    channel,
+		Declarer:     "U1",
+		Roles:        map[incidentbot.Role]string{incidentbot.RoleCommander: "U1"},
+		OpenedAt:     at,
+		LastUpdateAt: at,
+	}
+}
+
+// msg returns a captured message event.
+func msg(id int64, dedup, ts, text string) incidentbot.TimelineEvent {
+	return incidentbot.TimelineEvent{
+		IncidentID: id,
+		Kind:       incidentbot.EventMessage,
+		At:         time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC),
+		Actor:      "U2",
+		Text:       text,
+		TS:         ts,
+		DedupKey:   dedup,
+	}
+}
+
+// mustCreate creates an incident or fails the test.
+func mustCreate(t testing.TB, db *DB, title, channel string, events ...incidentbot.TimelineEvent) *incidentbot.Incident {
+	t.Helper()
+	inc, created, err := db.CreateIncident(context.Background(), newIncident(title, channel), "", events...)
+	if err != nil || !created {
+		t.Fatalf("CreateIncident(%q) = %v, %v", title, created, err)
+	}
+	return inc
+}
+
+// allEvents returns incident id's timeline.
+func allEvents(t testing.TB, db *DB, id int64) []incidentbot.TimelineEvent {
+	t.Helper()
+	var out []incidentbot.TimelineEvent
+	if err := db.Events(context.Background(), id, func(ev *incidentbot.TimelineEvent) error {
+		out = append(out, *ev)
+		return nil
+	}); err != nil {
+		t.Fatalf("Events(%d): %v", id, err)
+	}
+	return out
+}
+
+func TestOpenCreatesSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new.db")
+	db := openAt(t, path, Options{})
+	if db.Path() != path {
+		t.Errorf("Path() = %q, want %q", db.Path(), path)
+	}
+	v, err := db.SchemaVersion()
+	if err != nil || v != 1 {
+		t.Errorf("SchemaVersion() = %d, %v; want 1", v, err)
+	}
+	incs, err := db.Incidents(context.Background(), false)
+	if err != nil || len(incs) != 0 {
+		t.Errorf("Incidents on a new file = %v, %v", incs, err)
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "future.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.bolt.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySchemaVersion, []byte("2"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(path, Options{})
+	if code(err) != incidentbot.EConflict || !strings.Contains(incidentbot.ErrorMessage(err), "upgrade incidentbot") {
+		t.Fatalf("Open of a schema 2 file = %v (code %s), want EConflict asking for an upgrade", err, code(err))
+	}
+}
+
+func TestOpenLockedFailsClearly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "busy.db")
+	openAt(t, path, Options{})
+	start := time.Now()
+	db2, err := Open(path, Options{Timeout: 50 * time.Millisecond})
+	if err == nil {
+		db2.Close()
+		t.Fatal("second read-write Open succeeded while the file is held")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Open waited %v, want about the 50ms timeout", took)
+	}
+	if code(err) != incidentbot.EUnavailable {
+		t.Errorf("code = %s, want %s", code(err), incidentbot.EUnavailable)
+	}
+	m := incidentbot.ErrorMessage(err)
+	if !strings.Contains(m, "in use by another process") || !strings.Contains(m, "incidentbot serve") || !strings.Contains(m, path) {
+		t.Errorf("message %q does not say the file is in use by a running incidentbot serve", m)
+	}
+}
+
+func TestOpenReadOnly(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ro.db")
+
+	_, err := Open(path, Options{ReadOnly: true})
+	if code(err) != incidentbot.ENotFound {
+		t.Fatalf("read-only Open of a missing file = %v, want ENotFound", err)
+	}
+	if _, statErr := os.Stat(path); !errors.Is(statErr, os.ErrNotExist) {
+		t.Fatalf("read-only Open created the file: %v", statErr)
+	}
+
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := mustCreate(t, db, "disk", "C1", msg(0, "m1", "1.0", "hi"))
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	ro := openAt(t, path, Options{ReadOnly: true})
+	got, err := ro.Incident(ctx, inc.ID)
+	if err != nil || got.Title != "disk" {
+		t.Fatalf("read-only Incident = %+v, %v", got, err)
+	}
+	if n, err := ro.AppendEvents(ctx, msg(inc.ID, "m2", "2.0", "more")); code(err) != incidentbot.EUnavailable || n != 0 {
+		t.Errorf("AppendEvents on a read-only handle = %d, %v; want EUnavailable", n, err)
+	}
+}
+
+func TestOpenRejectsOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.db")
+	if err := os.WriteFile(garbage, bytes.Repeat([]byte("not a database "), 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if db, err := Open(garbage, Options{}); err == nil {
+		db.Close()
+		t.Error("Open of a text file succeeded")
+	}
+
+	// A bbolt file of another program: read-only open refuses it, as it
+	// cannot create the buckets.
+	other := filepath.Join(dir, "other.db")
+	bdb, err := bolt.Open(other, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bdb.Close()
+	if db, err := Open(other, Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "not an incidentbot database") {
+		if db != nil {
+			db.Close()
+		}
+		t.Errorf("read-only Open of an empty bbolt file = %v, want 'not an incidentbot database'", err)
+	}
+}
+
+func TestContextDoneBeforeStart(t *testing.T) {
+	db := openTest(t)
+	inc := mustCreate(t, db, "ctx", "C1")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	noop := func(*incidentbot.Incident) ([]incidentbot.TimelineEvent, error) { return nil, nil }
+	calls := map[string]error{}
+	_, _, calls["CreateIncident"] = db.CreateIncident(ctx, newIncident("x", ""), "")
+	_, _, calls["UpdateIncident"] = db.UpdateIncident(ctx, inc.ID, "", noop)
+	_, calls["AppendEvents"] = db.AppendEvents(ctx, msg(inc.ID, "", "1.0", "x"))
+	_, calls["Incident"] = db.Incident(ctx, inc.ID)
+	_, calls["IncidentByChannel"] = db.IncidentByChannel(ctx, "C1")
+	_, calls["Incidents"] = db.Incidents(ctx, false)
+	calls["Events"] = db.Events(ctx, inc.ID, func(*incidentbot.TimelineEvent) error { return nil })
+	_, calls["EventCount"] = db.EventCount(ctx, inc.ID)
+	_, calls["LastEventTS"] = db.LastEventTS(ctx, inc.ID)
+	calls["PutUsers"] = db.PutUsers(ctx, incidentbot.User{ID: "U1", Name: "ann"})
+	_, calls["Users"] = db.Users(ctx)
+	for name, err := range calls {
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("%s with a cancelled context = %v, want context.Canceled", name, err)
+		}
+	}
+	if incs, _ := db.Incidents(context.Background(), false); len(incs) != 1 {
+		t.Errorf("a cancelled CreateIncident wrote: %d incidents", len(incs))
+	}
+}
+
+func TestReopenFindsEverything(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "reopen.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := db.CreateIncident(ctx, newIncident("first", "C1"), "cmd-1", msg(0, "", "", "opened"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := mustCreate(t, db, "second", "C2")
+	if _, err := db.AppendEvents(ctx, msg(a.ID, "ev-1", "1700000001.000100", "one"), msg(a.ID, "ev-2", "1700000002.000100", "two")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.UpdateIncident(ctx, b.ID, "upd-1", func(inc *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+		inc.Status = incidentbot.StatusResolved
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutUsers(ctx, incidentbot.User{ID: "U1", Name: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db = openAt(t, path, Options{})
+	if all, err := db.Incidents(ctx, false); err != nil || len(all) != 2 {
+		t.Fatalf("Incidents after reopen = %d, %v", len(all), err)
+	}
+	if open, err := db.Incidents(ctx, true); err != nil || len(open) != 1 || open[0].ID != a.ID {
+		t.Fatalf("open Incidents after reopen = %v, %v", open, err)
+	}
+	if got, err := db.IncidentByChannel(ctx, "C2"); err != nil || got.ID != b.ID || !got.Resolved() {
+		t.Fatalf("IncidentByChannel(C2) after reopen = %+v, %v", got, err)
+	}
+	if n, err := db.EventCount(ctx, a.ID); err != nil || n != 3 {
+		t.Fatalf("EventCount after reopen = %d, %v; want 3", n, err)
+	}
+	if ts, err := db.LastEventTS(ctx, a.ID); err != nil || ts != "1700000002.000100" {
+		t.Fatalf("LastEventTS after reopen = %q, %v", ts, err)
+	}
+	if users, err := db.Users(ctx); err != nil || users["U1"].Name != "ann" {
+		t.Fatalf("Users after reopen = %v, %v", users, err)
+	}
+	// The dedup records survive too.
+	if _, created, err := db.CreateIncident(ctx, newIncident("first again", ""), "cmd-1"); err != nil || created {
+		t.Errorf("CreateIncident with a committed key after reopen: created=%v, %v", created, err)
+	}
+	if n, err := db.AppendEvents(ctx, msg(a.ID, "ev-2", "1700000002.000100", "two")); err != nil || n != 0 {
+		t.Errorf("AppendEvents of a stored key after reopen stored %d, %v", n, err)
+	}
+	calls := 0
+	if _, applied, err := db.UpdateIncident(ctx, b.ID, "upd-1", func(*incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+		calls++
+		return nil, nil
+	}); err != nil || applied || calls != 0 {
+		t.Errorf("UpdateIncident with an applied key after reopen: applied=%v, fn calls %d, %v", applied, calls, err)
+	}
+	// The id sequence goes on.
+	if c := mustCreate(t, db, "third", ""); c.ID != 3 {
+		t.Errorf("next id after reopen = %d, want 3", c.ID)
+	}
+}
+
+func TestBackupDuringWrites(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	inc := mustCreate(t, db, "backup", "C1")
+
+	var (
+		mu        sync.Mutex
+		committed []string // dedup keys whose AppendEvents returned
+		stop      = make(chan struct{})
+		wg        sync.WaitGroup
+	)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := fmt.Sprintf("w%d-%d", w, i)
+				if _, err := db.AppendEvents(ctx, msg(inc.ID, key, "", strings.Repeat("x", 200))); err != nil {
+					t.Errorf("AppendEvents: %v", err)
+					return
+				}
+				mu.Lock()
+				committed = append(committed, key)
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	before := append([]string(nil), committed...)
+	mu.Unlock()
+
+	path := filepath.Join(t.TempDir(), "backup.db")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := db.Backup(f)
+	if err != nil {
+		t.Fatalf("Backup: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	if fi, err := os.Stat(path); err != nil || fi.Size() != n {
+		t.Fatalf("Backup wrote %d bytes, file has %v (%v)", n, fi.Size(), err)
+	}
+	if len(before) == 0 {
+		t.Fatal("no event was committed before the backup started")
+	}
+	// openAt's cleanup runs tx.Check on the copy.
+	cp := openAt(t, path, Options{ReadOnly: true})
+	got := map[string]bool{}
+	for _, ev := range allEvents(t, cp, inc.ID) {
+		got[ev.DedupKey] = true
+	}
+	for _, key := range before {
+		if !got[key] {
+			t.Errorf("event %s, committed before the backup started, is missing from it", key)
+		}
+	}
+	t.Logf("backup of %d bytes holds %d events; %d were committed before it started", n, len(got), len(before))
+}
+
+func TestStorageFailureIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "full.db")
+	// A size limit stands in for a full disk: bbolt refuses to grow the
+	// file past it, as it would fail to when the disk is full.
+	db, err := open(path, Options{}, func(o *bolt.Options) { o.MaxSize = 1 << 20 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		db.Close()
+		checkFile(t, path)
+	})
+	inc := mustCreate(t, db, "full", "C1")
+	big := strings.Repeat("y", 64<<10)
+	var failed error
+	stored := 0
+	for i := range 64 {
+		n, err := db.AppendEvents(ctx, msg(inc.ID, fmt.Sprintf("k%d", i), "", big))
+		if err != nil {
+			failed = err
+			break
+		}
+		stored += n
+	}
+	if failed == nil {
+		t.Fatal("the database never filled up")
+	}
+	if code(failed) != incidentbot.EUnavailable || incidentbot.ErrorMessage(failed) != "the incident database cannot be written" {
+		t.Fatalf("error on a full database = %v (code %s), want EUnavailable", failed, code(failed))
+	}
+	if !strings.Contains(failed.Error(), fmt.Sprintf("store: append events to INC-%d", inc.ID)) {
+		t.Errorf("error %q does not name the operation", failed)
+	}
+	if n, _ := db.EventCount(ctx, inc.ID); n != stored {
+		t.Errorf("EventCount after the failure = %d, want the %d stored before", n, stored)
+	}
+
+	// The disk recovers: the same write now succeeds, once.
+	db.bolt.MaxSize = 0
+	key := fmt.Sprintf("k%d", stored)
+	if n, err := db.AppendEvents(ctx, msg(inc.ID, key, "", big)); err != nil || n != 1 {
+		t.Fatalf("AppendEvents after recovery = %d, %v", n, err)
+	}
+	if n, _ := db.EventCount(ctx, inc.ID); n != stored+1 {
+		t.Errorf("EventCount after recovery = %d, want %d", n, stored+1)
+	}
+}
+
+func TestReadOnlyDescriptorIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ro-fs.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := mustCreate(t, db, "ro", "C1")
+	db.Close()
+
+	// The file opened for reading only: every write fails in the kernel,
+	// as on a file system remounted read-only.
+	db, err = open(path, Options{}, func(o *bolt.Options) {
+		o.OpenFile = func(name string, _ int, _ os.FileMode) (*os.File, error) {
+			return os.OpenFile(name, os.O_RDONLY, 0)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		db.Close()
+		checkFile(t, path)
+	})
+	_, err = db.AppendEvents(ctx, msg(inc.ID, "k", "", "lost?"))
+	if code(err) != incidentbot.EUnavailable {
+		t.Fatalf("AppendEvents on a read-only descriptor = %v (code %s), want EUnavailable", err, code(err))
+	}
+	_, _, err = db.UpdateIncident(ctx, inc.ID, "", func(inc *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+		inc.Title = "changed"
+		return nil, nil
+	})
+	if code(err) != incidentbot.EUnavailable {
+		t.Fatalf("UpdateIncident on a read-only descriptor = %v, want EUnavailable", err)
+	}
+	if got, err := db.Incident(ctx, inc.ID); err != nil || got.Title != "ro" {
+		t.Errorf("Incident after failed writes = %+v, %v", got, err)
+	}
+}

@@ -1,0 +1,311 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/incidentbot/incidentbot"
+	bolt "go.etcd.io/bbolt"
+)
+
+// eventsPerRead is how many events Events decodes per read transaction. It
+// reads in chunks so that a slow fn (rendering, an upload) holds no
+// transaction open.
+const eventsPerRead = 512
+
+// AppendEvents stores captured events, each with IncidentID set, in one
+// durable transaction shared with concurrent writers, and returns how many
+// it stored. An event whose (IncidentID, DedupKey) is already stored, or
+// appears earlier in the same call, is skipped; an empty DedupKey is never
+// skipped. Seq is assigned by the store.
+//
+// It fails with ENotFound, storing nothing, when an event names an incident
+// that does not exist; with EUnavailable when the database cannot be
+// written; and with ctx's error if ctx is done before it starts.
+func (db *DB) AppendEvents(ctx context.Context, events ...incidentbot.TimelineEvent) (stored int, err error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
+	op := fmt.Sprintf("store: append events to %s", incidentbot.IncidentKey(events[0].IncidentID))
+	if err := ctxErr(ctx, op); err != nil {
+		return 0, err
+	}
+	var userErr error
+	err = db.write(op, func(tx *bolt.Tx) error {
+		stored, userErr = 0, nil
+		// Look every incident up before writing anything: a missing one
+		// must leave the shared transaction untouched.
+		var tls []*timeline
+		for i := range events {
+			if findTimeline(tls, events[i].IncidentID) != nil {
+				continue
+			}
+			tl := openTimeline(tx, events[i].IncidentID)
+			if tl == nil {
+				userErr = notFound(op, events[i].IncidentID)
+				return nil
+			}
+			tls = append(tls, tl)
+		}
+		for i := range events {
+			ev := events[i]
+			ok, err := findTimeline(tls, ev.IncidentID).append(&ev)
+			if err != nil {
+				return err
+			}
+			if ok {
+				stored++
+			}
+		}
+		for _, tl := range tls {
+			if err := tl.finish(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if userErr != nil {
+		return 0, userErr
+	}
+	return stored, nil
+}
+
+// Events calls fn with each event of incident id in Seq order, each a fresh
+// copy. It sees the events committed when it starts. fn runs outside any
+// transaction, so it may be slow or write to the store; its error stops the
+// iteration and is returned unchanged.
+//
+// It fails with ENotFound when the incident does not exist, with a wrapped
+// error when the file cannot be read or an event cannot be decoded, and
+// with ctx's error if ctx is done before it starts or between chunks.
+func (db *DB) Events(ctx context.Context, id int64, fn func(*incidentbot.TimelineEvent) error) error {
+	op := fmt.Sprintf("store: read the timeline of %s", incidentbot.IncidentKey(id))
+	var after, last uint64
+	first := true
+	for {
+		if err := ctxErr(ctx, op); err != nil {
+			return err
+		}
+		chunk := make([]incidentbot.TimelineEvent, 0, eventsPerRead)
+		err := db.bolt.View(func(tx *bolt.Tx) error {
+			tl := openTimeline(tx, id)
+			if tl == nil {
+				return notFound(op, id)
+			}
+			if first {
+				last, first = tl.events.Sequence(), false
+			}
+			c := tl.events.Cursor()
+			for k, v := c.Seek(itob(after + 1)); k != nil && len(chunk) < eventsPerRead; k, v = c.Next() {
+				seq := btoi(k)
+				if seq > last {
+					break
+				}
+				chunk = append(chunk, incidentbot.TimelineEvent{})
+				ev := &chunk[len(chunk)-1]
+				if err := json.Unmarshal(v, ev); err != nil {
+					return fmt.Errorf("%s: decode event %d: %w", op, seq, err)
+				}
+				ev.Seq = seq
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i := range chunk {
+			if err := fn(&chunk[i]); err != nil {
+				return err
+			}
+		}
+		if len(chunk) < eventsPerRead {
+			return nil
+		}
+		after = chunk[len(chunk)-1].Seq
+	}
+}
+
+// EventCount returns how many events incident id has. It reads one bucket
+// header, not the events. It fails with ENotFound when the incident does
+// not exist, and with ctx's error if ctx is done.
+func (db *DB) EventCount(ctx context.Context, id int64) (int, error) {
+	op := fmt.Sprintf("store: count the events of %s", incidentbot.IncidentKey(id))
+	if err := ctxErr(ctx, op); err != nil {
+		return 0, err
+	}
+	var n int
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		tl := openTimeline(tx, id)
+		if tl == nil {
+			return notFound(op, id)
+		}
+		n = int(tl.events.Sequence())
+		return nil
+	})
+	return n, err
+}
+
+// LastEventTS returns the greatest Slack ts among the incident's stored
+// message events (kinds message and file_shared: new messages, thread
+// replies included), or "" if there is none; the bot backfills missed
+// messages from there. It reads one key. It fails with ENotFound when the
+// incident does not exist, and with ctx's error if ctx is done.
+func (db *DB) LastEventTS(ctx context.Context, id int64) (string, error) {
+	op := fmt.Sprintf("store: read the last message of %s", incidentbot.IncidentKey(id))
+	if err := ctxErr(ctx, op); err != nil {
+		return "", err
+	}
+	var ts string
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		tl := openTimeline(tx, id)
+		if tl == nil {
+			return notFound(op, id)
+		}
+		ts = string(tl.root.Get(keyLastTS))
+		return nil
+	})
+	return ts, err
+}
+
+// timeline is the buckets of one incident's timeline within a transaction.
+type timeline struct {
+	id      int64
+	root    *bolt.Bucket
+	events  *bolt.Bucket
+	dedup   *bolt.Bucket
+	applied *bolt.Bucket
+	// lastTS is the greatest message ts, read from the root bucket when
+	// first needed; tsLoaded says it was, tsDirty that finish must store it.
+	lastTS   string
+	tsLoaded bool
+	tsDirty  bool
+}
+
+// openTimeline returns incident id's timeline, or nil if there is none.
+func openTimeline(tx *bolt.Tx, id int64) *timeline {
+	if id <= 0 {
+		return nil
+	}
+	root := tx.Bucket(bucketTimeline).Bucket(itob(uint64(id)))
+	if root == nil {
+		return nil
+	}
+	return &timeline{
+		id:      id,
+		root:    root,
+		events:  root.Bucket(bucketEvents),
+		dedup:   root.Bucket(bucketDedup),
+		applied: root.Bucket(bucketApplied),
+	}
+}
+
+// createTimeline creates the timeline buckets of a new incident.
+func createTimeline(tx *bolt.Tx, id int64) (*timeline, error) {
+	root, err := tx.Bucket(bucketTimeline).CreateBucket(itob(uint64(id)))
+	if err != nil {
+		return nil, err
+	}
+	tl := &timeline{id: id, root: root}
+	for _, b := range []struct {
+		name []byte
+		dst  **bolt.Bucket
+	}{{bucketEvents, &tl.events}, {bucketDedup, &tl.dedup}, {bucketApplied, &tl.applied}} {
+		if *b.dst, err = root.CreateBucket(b.name); err != nil {
+			return nil, err
+		}
+	}
+	return tl, nil
+}
+
+// findTimeline returns the timeline of incident id among tls, or nil.
+func findTimeline(tls []*timeline, id int64) *timeline {
+	for _, tl := range tls {
+		if tl.id == id {
+			return tl
+		}
+	}
+	return nil
+}
+
+// append stores ev (its IncidentID already set) under the next sequence
+// number unless its DedupKey is already stored; it reports whether it
+// stored it. Its errors are storage failures.
+func (tl *timeline) append(ev *incidentbot.TimelineEvent) (bool, error) {
+	var dk []byte
+	if ev.DedupKey != "" {
+		dk = []byte(ev.DedupKey)
+		if tl.dedup.Get(dk) != nil {
+			return false, nil
+		}
+	}
+	seq, err := tl.events.NextSequence()
+	if err != nil {
+		return false, err
+	}
+	ev.Seq = seq
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		return false, &encodeError{err}
+	}
+	key := itob(seq)
+	if err := tl.events.Put(key, raw); err != nil {
+		return false, err
+	}
+	if dk != nil {
+		if err := tl.dedup.Put(dk, key); err != nil {
+			return false, err
+		}
+	}
+	if (ev.Kind == incidentbot.EventMessage || ev.Kind == incidentbot.EventFileShared) && ev.TS != "" {
+		if !tl.tsLoaded {
+			tl.lastTS, tl.tsLoaded = string(tl.root.Get(keyLastTS)), true
+		}
+		if tsLess(tl.lastTS, ev.TS) {
+			tl.lastTS, tl.tsDirty = ev.TS, true
+		}
+	}
+	return true, nil
+}
+
+// finish stores what append gathered for the whole transaction.
+func (tl *timeline) finish() error {
+	if !tl.tsDirty {
+		return nil
+	}
+	if err := tl.root.Put(keyLastTS, []byte(tl.lastTS)); err != nil {
+		return err
+	}
+	tl.tsDirty = false
+	return nil
+}
+
+// tsLess reports whether Slack ts a ("1700000000.000100") is before b; ""
+// is before everything. Both parts are compared as numbers, so that a
+// seconds part that grows a digit still sorts after.
+func tsLess(a, b string) bool {
+	if a == "" {
+		return b != ""
+	}
+	as, af, _ := strings.Cut(a, ".")
+	bs, bf, _ := strings.Cut(b, ".")
+	as, bs = strings.TrimLeft(as, "0"), strings.TrimLeft(bs, "0")
+	if len(as) != len(bs) {
+		return len(as) < len(bs)
+	}
+	if as != bs {
+		return as < bs
+	}
+	// Fractions: pad the shorter on the right, as digits after a point.
+	for len(af) < len(bf) {
+		af += "0"
+	}
+	for len(bf) < len(af) {
+		bf += "0"
+	}
+	return af < bf
+}
