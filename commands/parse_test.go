@@ -1,0 +1,134 @@
+package commands
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestChannelName(t *testing.T) {
+	long := strings.Repeat("very long title ", 10)
+	tests := []struct {
+		prefix string
+		id     int64
+		title  string
+		want   string
+	}{
+		{"inc", 1, "Checkout latency spike", "inc-1-checkout-latency-spike"},
+		{"inc", 12, "  DB: 500s on /api/v2 (EU)!! ", "inc-12-db-500s-on-api-v2-eu"},
+		{"INC", 3, "snake_case_ok", "inc-3-snake_case_ok"},
+		{"inc", 4, "Ünïcödé only ☃", "inc-4-n-c-d-only"},
+		{"inc", 5, "☃☃☃", "inc-5"},
+		{"inc", 6, long, strings.TrimRight(("inc-6-" + strings.Repeat("very-long-title-", 10))[:80], "-")},
+	}
+	for _, tt := range tests {
+		got := ChannelName(tt.prefix, tt.id, tt.title)
+		if got != tt.want {
+			t.Errorf("ChannelName(%q, %d, %q) = %q, want %q", tt.prefix, tt.id, tt.title, got, tt.want)
+		}
+		if len(got) > 80 || strings.Trim(got, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			t.Errorf("ChannelName(%q) = %q breaks Slack's rules", tt.title, got)
+		}
+	}
+	if got := withSuffix(ChannelName("inc", 6, long), 12); len(got) > 80 || !strings.HasSuffix(got, "-12") {
+		t.Errorf("withSuffix = %q", got)
+	}
+}
+
+func TestParseDue(t *testing.T) {
+	now := time.Date(2026, 11, 23, 23, 30, 0, 0, time.UTC)
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip("no tzdata")
+	}
+	tests := []struct {
+		in      string
+		loc     *time.Location
+		want    string
+		wantErr string
+	}{
+		{"due:2026-12-01", time.UTC, "2026-12-01", ""},
+		{"DUE:2026-11-23", time.UTC, "2026-11-23", ""},
+		{"due:+7d", time.UTC, "2026-11-30", ""},
+		{"due:+0d", time.UTC, "2026-11-23", ""},
+		{"due:+1d", berlin, "2026-11-25", ""}, // already the 24th in Berlin
+		{"due:2026-11-22", time.UTC, "", "in the past"},
+		{"due:tomorrow", time.UTC, "", "not a due date"},
+		{"due:+7w", time.UTC, "", "not a due date"},
+		{"due:2026-13-01", time.UTC, "", "not a due date"},
+		{"due:", time.UTC, "", "not a due date"},
+	}
+	for _, tt := range tests {
+		got, err := parseDue(tt.in, now, tt.loc)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("parseDue(%q) error = %v, want %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("parseDue(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestParseImpactStart(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 30, 0, 0, time.UTC)
+	tests := []struct {
+		in      string
+		want    time.Time
+		wantErr bool
+	}{
+		{"10:05", time.Date(2026, 11, 23, 10, 5, 0, 0, time.UTC), false},
+		{"11:00", time.Date(2026, 11, 22, 11, 0, 0, 0, time.UTC), false}, // latest not in the future
+		{"11:00 UTC", time.Date(2026, 11, 22, 11, 0, 0, 0, time.UTC), false},
+		{"2026-11-23T09:00:00+01:00", time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC), false},
+		{"2026-11-24T09:00:00Z", time.Time{}, true},
+		{"yesterday", time.Time{}, true},
+		{"25:00", time.Time{}, true},
+		{"", time.Time{}, true},
+	}
+	for _, tt := range tests {
+		got, err := parseImpactStart(tt.in, now)
+		if (err != nil) != tt.wantErr || !got.Equal(tt.want) {
+			t.Errorf("parseImpactStart(%q) = %v, %v; want %v (error %v)", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestParseMention(t *testing.T) {
+	tests := map[string]string{
+		"<@U123ABC>":       "U123ABC",
+		"<@U123ABC|alice>": "U123ABC",
+		"<@W99>":           "W99",
+		"@alice":           "",
+		"<#C123>":          "",
+		"<@U1> extra":      "",
+		"<!channel>":       "",
+	}
+	for in, want := range tests {
+		got, ok := parseMention(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("parseMention(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}
+
+func TestEscape(t *testing.T) {
+	tests := map[string]string{
+		"plain":                          "plain",
+		"<!channel> wake up":             "&lt;!channel&gt; wake up",
+		"<!here|here> and <!subteam^S1>": "&lt;!here|here&gt; and &lt;!subteam^S1&gt;",
+		"@channel @Here @everyone":       "@\u200dchannel @\u200dHere @\u200deveryone",
+		"ask <@U123|bob> in <#C9|ops>":   "ask <@U123|bob> in <#C9|ops>",
+		"see <https://x.io/a|docs>":      "see <https://x.io/a|docs>",
+		"a < b && c > d":                 "a &lt; b &amp;&amp; c &gt; d",
+		"<javascript:alert(1)|click>":    "&lt;javascript:alert(1)|click&gt;",
+		"<@U1|<!channel>>":               "&lt;@U1|&lt;!channel&gt;&gt;",
+	}
+	for in, want := range tests {
+		if got := Escape(in); got != want {
+			t.Errorf("Escape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
