@@ -1,0 +1,261 @@
+package templates
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/incidentbot/incidentbot"
+)
+
+// EscapeMarkdown turns plain user text into markdown that renders as that
+// text and nothing else, wherever it is placed on a line: in a heading, a
+// paragraph, a list item or a table cell.
+//
+// Markdown punctuation (\ ` * _ [ ] | ~ $, and # where it could start or
+// close a heading) is backslash-escaped; an underscore inside a word is left
+// alone, since it cannot start emphasis there. < > & become HTML entities, so
+// tags and entities show as typed. At the start of each line, the characters
+// that open a block (- + = and the "1." or "1)" of an ordered list) are
+// escaped too, and leading white space, which could start a code block, is
+// dropped. Lines are joined with "<br>", which is the only line break a
+// table cell accepts; blank lines are dropped. Control characters are
+// removed. EscapeMarkdown does not fail.
+//
+// Slack mentions are not resolved here (see Text and NewData).
+func EscapeMarkdown(s string) string {
+	var b strings.Builder
+	writeEscaped(&b, s, "<br>")
+	return b.String()
+}
+
+// EscapeIndented is EscapeMarkdown for a list item or a paragraph whose
+// continuation lines are indented by indent spaces: lines are joined by a
+// hard line break (a backslash at the end of the line) and a new line
+// starting with indent spaces, so that a multi-line text stays inside its
+// list item and reads well in the markdown source. Use indent 2 for the text
+// of a "- " list item, 4 for an item nested once, 0 for a paragraph. A
+// negative indent counts as 0. EscapeIndented does not fail.
+func EscapeIndented(s string, indent int) string {
+	var b strings.Builder
+	writeEscaped(&b, s, lineJoiner(indent))
+	return b.String()
+}
+
+// lineJoiner returns the separator EscapeIndented puts between lines.
+func lineJoiner(indent int) string {
+	return "\\\n" + strings.Repeat(" ", max(indent, 0))
+}
+
+// writeEscaped writes the escaped form of s to b, its lines joined by sep.
+func writeEscaped(b *strings.Builder, s, sep string) {
+	b.Grow(len(s) + len(s)/8)
+	first := true
+	for len(s) > 0 {
+		var line string
+		if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+			line, s = s[:i], s[i+1:]
+		} else {
+			line, s = s, ""
+		}
+		line = strings.TrimFunc(line, isSpaceOrControl)
+		if line == "" {
+			continue
+		}
+		if !first {
+			b.WriteString(sep)
+		}
+		first = false
+		writeEscapedLine(b, line)
+	}
+}
+
+// isSpaceOrControl reports white space and control characters, which are
+// trimmed from both ends of every line.
+func isSpaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
+
+// writeEscapedLine writes one non-empty line, already trimmed, escaped.
+func writeEscapedLine(b *strings.Builder, line string) {
+	i := 0
+	switch c := line[0]; {
+	case c == '-' || c == '+' || c == '=':
+		b.WriteByte('\\')
+		b.WriteByte(c)
+		i = 1
+	case c >= '0' && c <= '9':
+		j := 1
+		for j < len(line) && line[j] >= '0' && line[j] <= '9' {
+			j++
+		}
+		if j < len(line) && (line[j] == '.' || line[j] == ')') {
+			b.WriteString(line[:j])
+			b.WriteByte('\\')
+			b.WriteByte(line[j])
+			i = j + 1
+		}
+	}
+	for ; i < len(line); i++ {
+		c := line[i]
+		switch c {
+		case '\\', '`', '*', '[', ']', '|', '~', '$':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '_':
+			if !intraword(line, i) {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(c)
+		case '#':
+			if i == 0 || line[i-1] == ' ' || line[i-1] == '\t' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(c)
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '&':
+			b.WriteString("&amp;")
+		case '\t':
+			b.WriteByte(' ')
+		default:
+			if c < 0x20 || c == 0x7f {
+				continue // control characters other than tab
+			}
+			b.WriteByte(c)
+		}
+	}
+}
+
+// intraword reports whether the byte at i sits between two letters or
+// digits, where CommonMark does not let "_" open or close emphasis.
+func intraword(s string, i int) bool {
+	prev, _ := utf8.DecodeLastRuneInString(s[:i])
+	next, _ := utf8.DecodeRuneInString(s[i+1:])
+	return isWordRune(prev) && isWordRune(next)
+}
+
+func isWordRune(r rune) bool {
+	return r != utf8.RuneError && (unicode.IsLetter(r) || unicode.IsDigit(r))
+}
+
+// plainText turns Slack message text into the plain text the user typed:
+// mentions <@U123> and <@U123|name> become @display-name (from users, else
+// the label, else the id); <#C123|name> becomes #name; <!here>,
+// <!channel>, <!everyone> become @here...; <!subteam^S1|@team> its label;
+// links <https://x|label> become "label (https://x)"; and the entities
+// &lt; &gt; &amp; are decoded in one pass, so "&amp;lt;" becomes "&lt;", as
+// typed. A "<" that does not open Slack markup is kept.
+func plainText(s string, users map[string]incidentbot.User) string {
+	if !strings.ContainsAny(s, "<&") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for len(s) > 0 {
+		i := strings.IndexAny(s, "<&")
+		if i < 0 {
+			b.WriteString(s)
+			break
+		}
+		b.WriteString(s[:i])
+		s = s[i:]
+		if s[0] == '&' {
+			n := decodeEntity(&b, s)
+			s = s[n:]
+			continue
+		}
+		end := strings.IndexAny(s[1:], ">\n<")
+		if end < 0 || s[1+end] != '>' {
+			b.WriteByte('<')
+			s = s[1:]
+			continue
+		}
+		inner := s[1 : 1+end]
+		if out, ok := slackMarkup(inner, users); ok {
+			b.WriteString(out)
+			s = s[end+2:]
+			continue
+		}
+		b.WriteByte('<')
+		s = s[1:]
+	}
+	return b.String()
+}
+
+// decodeEntity writes the character of the Slack entity at the start of s
+// (or "&" when s starts with no such entity) and returns the bytes consumed.
+func decodeEntity(b *strings.Builder, s string) int {
+	for _, e := range [...]struct{ name, char string }{{"&lt;", "<"}, {"&gt;", ">"}, {"&amp;", "&"}} {
+		if strings.HasPrefix(s, e.name) {
+			b.WriteString(e.char)
+			return len(e.name)
+		}
+	}
+	b.WriteByte('&')
+	return 1
+}
+
+// slackMarkup renders the inside of one <...> Slack markup; false means it is
+// not Slack markup (e.g. a literal "<script>").
+func slackMarkup(inner string, users map[string]incidentbot.User) (string, bool) {
+	if inner == "" {
+		return "", false
+	}
+	target, label, _ := strings.Cut(inner, "|")
+	label = decodeEntities(label)
+	switch inner[0] {
+	case '@':
+		id := target[1:]
+		if id == "" {
+			return "", false
+		}
+		if u, ok := users[id]; ok && strings.TrimSpace(u.Name) != "" {
+			return "@" + strings.TrimSpace(u.Name), true
+		}
+		if label != "" {
+			return "@" + strings.TrimPrefix(label, "@"), true
+		}
+		return "@" + id, true
+	case '#':
+		if label != "" {
+			return "#" + label, true
+		}
+		return target, true
+	case '!':
+		if label != "" {
+			return label, true
+		}
+		cmd, _, _ := strings.Cut(target[1:], "^")
+		return "@" + cmd, true
+	}
+	if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") || strings.HasPrefix(target, "tel:") {
+		if strings.ContainsAny(target, " \t") {
+			return "", false
+		}
+		target = decodeEntities(target)
+		if label == "" || label == target {
+			return target, true
+		}
+		return label + " (" + target + ")", true
+	}
+	return "", false
+}
+
+// decodeEntities decodes Slack's &lt; &gt; &amp; in s.
+func decodeEntities(s string) string {
+	if !strings.Contains(s, "&") {
+		return s
+	}
+	var b strings.Builder
+	for len(s) > 0 {
+		i := strings.IndexByte(s, '&')
+		if i < 0 {
+			b.WriteString(s)
+			break
+		}
+		b.WriteString(s[:i])
+		s = s[i+decodeEntity(&b, s[i:]):]
+	}
+	return b.String()
+}

@@ -1,0 +1,474 @@
+package templates
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/incidentbot/incidentbot"
+)
+
+// logItem is a message log entry being built: the event that created it and
+// what later happened to it.
+type logItem struct {
+	ev      *incidentbot.TimelineEvent // the event that created the entry
+	text    string                     // current text, Slack markup unresolved
+	files   []incidentbot.File
+	notes   []*incidentbot.TimelineEvent // edits, pins and key marks, in time order
+	deleted *incidentbot.TimelineEvent
+	replies []int
+	parent  int // -1 at top level
+	orphan  bool
+}
+
+// buildTimeline fills d.KeyEvents and d.Log from the events.
+func buildTimeline(d *Data, inc *incidentbot.Incident, events []incidentbot.TimelineEvent, n names) {
+	order := make([]int, len(events))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return compareEvents(&events[a], &events[b]) })
+
+	// Messages first, so that edits, deletions and pins, whatever their time,
+	// find what they are about.
+	items := make([]logItem, 0, len(events))
+	byTS := make(map[string]int)
+	for _, i := range order {
+		ev := &events[i]
+		switch ev.Kind {
+		case incidentbot.EventEdited, incidentbot.EventDeleted, incidentbot.EventPinned, incidentbot.EventKeyMarked:
+			continue
+		case incidentbot.EventMessage, incidentbot.EventFileShared:
+			if j, ok := byTS[ev.TS]; ok && ev.TS != "" {
+				it := &items[j]
+				it.files = append(it.files, ev.Files...)
+				if it.text == "" {
+					it.text = ev.Text
+				}
+				continue
+			}
+			if ev.TS != "" {
+				byTS[ev.TS] = len(items)
+			}
+		}
+		items = append(items, logItem{ev: ev, text: ev.Text, files: ev.Files, parent: -1})
+	}
+	orphans := false
+	for _, i := range order {
+		ev := &events[i]
+		switch ev.Kind {
+		case incidentbot.EventEdited, incidentbot.EventDeleted, incidentbot.EventPinned, incidentbot.EventKeyMarked:
+		default:
+			continue
+		}
+		j, ok := byTS[ev.TS]
+		if !ok || ev.TS == "" {
+			// About a message that was never captured: the entry stands alone,
+			// at the time of the event. An edited or deleted one becomes the
+			// message, which later edits find.
+			orphans = true
+			j = len(items)
+			items = append(items, logItem{ev: ev, parent: -1, orphan: true})
+			if !isMessage(ev) {
+				continue
+			}
+			if ev.TS != "" {
+				byTS[ev.TS] = j
+			}
+		}
+		it := &items[j]
+		switch ev.Kind {
+		case incidentbot.EventEdited:
+			it.text = ev.Text
+			it.notes = append(it.notes, ev)
+		case incidentbot.EventDeleted:
+			if ev.PrevText != "" {
+				it.text = ev.PrevText
+			}
+			it.deleted = ev
+		default:
+			it.notes = append(it.notes, ev)
+		}
+	}
+	itemOrder := make([]int, len(items))
+	for i := range itemOrder {
+		itemOrder[i] = i
+	}
+	if orphans {
+		slices.SortStableFunc(itemOrder, func(a, b int) int { return compareEvents(items[a].ev, items[b].ev) })
+	}
+	for _, i := range itemOrder {
+		it := &items[i]
+		if p, ok := byTS[it.ev.ThreadTS]; ok && isReply(it.ev) && p != i && !isReply(items[p].ev) {
+			it.parent = p
+			items[p].replies = append(items[p].replies, i)
+		}
+	}
+
+	d.KeyEvents = keyEvents(inc, events, order, items, byTS, n)
+	d.Log = renderLog(items, itemOrder, inc, n)
+}
+
+// compareEvents orders events by time, then by commit order.
+func compareEvents(a, b *incidentbot.TimelineEvent) int {
+	if c := a.At.Compare(b.At); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Seq, b.Seq)
+}
+
+// isMessage reports whether an entry created by ev is a message: captured,
+// and not a pin or mark of a message that was not captured.
+func isMessage(ev *incidentbot.TimelineEvent) bool {
+	return ev.Kind.Captured() && ev.Kind != incidentbot.EventPinned && ev.Kind != incidentbot.EventKeyMarked
+}
+
+// isReply reports whether ev is a message in a thread, not its parent.
+func isReply(ev *incidentbot.TimelineEvent) bool {
+	return ev.ThreadTS != "" && ev.ThreadTS != ev.TS && isMessage(ev)
+}
+
+// keyEvents picks the key-event timeline: opening, impact start, status
+// updates, severity and role changes, pinned and :pushpin:-marked messages
+// (each message once), pages, missed status updates, resolution.
+func keyEvents(inc *incidentbot.Incident, events []incidentbot.TimelineEvent, order []int, items []logItem, byTS map[string]int, n names) []KeyEvent {
+	var out []KeyEvent
+	if !inc.ImpactStartedAt.IsZero() {
+		k := KeyEvent{At: utc(inc.ImpactStartedAt), Kind: string(incidentbot.EventImpactStarted), Summary: "**Impact started**"}
+		for i := len(events) - 1; i >= 0; i-- {
+			if events[i].Kind == incidentbot.EventImpactStarted {
+				k.Actor = n.nameOrEmpty(events[i].Actor)
+				if k.Actor != "" {
+					k.Summary += " (recorded by " + bold(k.Actor) + ")"
+				}
+				break
+			}
+		}
+		out = append(out, k)
+	}
+	marked := make(map[string]bool)
+	for _, i := range order {
+		ev := &events[i]
+		k := KeyEvent{At: utc(ev.At), Kind: string(ev.Kind), Actor: n.nameOrEmpty(ev.Actor)}
+		switch ev.Kind {
+		case incidentbot.EventOpened, incidentbot.EventStatus, incidentbot.EventSeverity, incidentbot.EventRole,
+			incidentbot.EventPage, incidentbot.EventPageResolved, incidentbot.EventOnCall,
+			incidentbot.EventReminder, incidentbot.EventResolved:
+			k.Summary, k.Text = describe(ev, inc, n)
+		case incidentbot.EventPinned, incidentbot.EventKeyMarked:
+			if ev.TS != "" && (ev.TS == inc.HeaderTS || marked[ev.TS]) {
+				continue
+			}
+			marked[ev.TS] = true
+			k.Summary, k.Text = describeMarked(ev, items, byTS, n)
+		default:
+			continue
+		}
+		out = append(out, k)
+	}
+	// The impact start is usually before everything else, but not always.
+	slices.SortStableFunc(out, func(a, b KeyEvent) int { return a.At.t.Compare(b.At.t) })
+	return out
+}
+
+// describeMarked describes a pin or :pushpin: mark, with the text of the
+// message it is about.
+func describeMarked(ev *incidentbot.TimelineEvent, items []logItem, byTS map[string]int, n names) (string, Text) {
+	verb := "pinned"
+	if ev.Kind == incidentbot.EventKeyMarked {
+		verb = "marked as a key event (:pushpin:)"
+	}
+	by := ""
+	if ev.Actor != "" {
+		by = " by " + bold(n.name(ev.Actor))
+	}
+	j, ok := byTS[ev.TS]
+	if !ok || ev.TS == "" {
+		return "Message " + verb + by + " (the message was not captured)", ""
+	}
+	it := &items[j]
+	s := "Message from " + bold(n.name(it.ev.Actor)) + " at " + utc(it.ev.At).Clock() + " " + verb + by
+	if it.deleted != nil {
+		s += " (since deleted)"
+	}
+	return s, n.text(it.text)
+}
+
+// describe says what a recorded (not captured) event means: a one-line
+// markdown summary and the user text that goes with it.
+func describe(ev *incidentbot.TimelineEvent, inc *incidentbot.Incident, n names) (string, Text) {
+	by := ""
+	if ev.Actor != "" {
+		by = " by " + bold(n.name(ev.Actor))
+	}
+	txt := n.text(ev.Text)
+	switch ev.Kind {
+	case incidentbot.EventOpened:
+		s := "**Incident opened**" + by
+		if ev.To != "" {
+			s += " as " + EscapeMarkdown(ev.To)
+		}
+		return s, txt
+	case incidentbot.EventChannel:
+		return "Channel **#" + EscapeMarkdown(strings.TrimPrefix(ev.Text, "#")) + "** created", ""
+	case incidentbot.EventStatus:
+		s := "Status update" + by
+		if ev.To != "" {
+			s += " (" + bold(Text(ev.To)) + ")"
+		}
+		return s, txt
+	case incidentbot.EventSeverity:
+		s := "Severity changed" + by + ": "
+		if ev.From != "" {
+			s += EscapeMarkdown(ev.From) + " → "
+		}
+		return s + bold(Text(ev.To)), txt
+	case incidentbot.EventRole:
+		role := incidentbot.Role(ev.Ref).Title()
+		var s string
+		if ev.To == "" {
+			s = EscapeMarkdown(role) + " unassigned" + by
+		} else {
+			s = bold(n.name(ev.To)) + " assigned as " + EscapeMarkdown(role) + by
+		}
+		if ev.From != "" {
+			s += " (previously " + bold(n.name(ev.From)) + ")"
+		}
+		return s, txt
+	case incidentbot.EventHypothesis:
+		return "Hypothesis " + bold(Text(ev.Ref)) + " proposed" + by, txt
+	case incidentbot.EventHypConfirmed:
+		return "Hypothesis " + bold(Text(ev.Ref)) + " **confirmed**" + by, txt
+	case incidentbot.EventHypRejected:
+		return "Hypothesis " + bold(Text(ev.Ref)) + " **rejected**" + by, txt
+	case incidentbot.EventAction:
+		return "Action item " + bold(Text(ev.Ref)) + " added" + by, txt
+	case incidentbot.EventActionDone:
+		return "Action item " + bold(Text(ev.Ref)) + " done" + by, txt
+	case incidentbot.EventImpactStarted:
+		s := "Impact start recorded" + by
+		if ev.To != "" {
+			s += ": " + EscapeMarkdown(ev.To)
+		}
+		return s, txt
+	case incidentbot.EventResolved:
+		return "**Incident resolved**" + by, txt
+	case incidentbot.EventReminder:
+		return "**Missed status update** (reminder sent)", txt
+	case incidentbot.EventSnoozed:
+		s := "Status-update reminders snoozed" + by
+		if ev.To != "" {
+			s += " until " + EscapeMarkdown(ev.To)
+		}
+		return s, txt
+	case incidentbot.EventPage:
+		return "PagerDuty page sent" + by, txt
+	case incidentbot.EventPageResolved:
+		return "PagerDuty alert resolved" + by, txt
+	case incidentbot.EventOnCall:
+		if ev.To != "" {
+			return "On-call " + bold(n.name(ev.To)) + " brought in", txt
+		}
+		return "On-call brought in", txt
+	case incidentbot.EventPostmortem:
+		return "Post-mortem draft posted" + by, txt
+	case incidentbot.EventNotice:
+		return "Notice from incidentbot", txt
+	case incidentbot.EventPinned, incidentbot.EventKeyMarked:
+		return "", txt // described by describeMarked
+	}
+	return EscapeMarkdown(string(ev.Kind)) + by, txt
+}
+
+// bold returns the name escaped and in bold.
+func bold(t Text) string { return "**" + t.String() + "**" }
+
+// renderLog renders the message log: entries in time order, thread replies
+// nested under their parent. The markdown of all entries is written into one
+// buffer, which the entries then share, to keep 100,000 events cheap.
+func renderLog(items []logItem, itemOrder []int, inc *incidentbot.Incident, n names) []LogEntry {
+	log := make([]LogEntry, 0, len(items))
+	var b strings.Builder
+	b.Grow(len(items) * 96)
+	ends := make([]int, 0, len(items))
+	emit := func(i, depth int) {
+		it := &items[i]
+		e := LogEntry{At: utc(it.ev.At), Kind: string(it.ev.Kind), Depth: depth, Author: n.nameOrEmpty(it.ev.Actor)}
+		writeLogEntry(&b, &e, it, inc, n)
+		log = append(log, e)
+		ends = append(ends, b.Len())
+	}
+	for _, i := range itemOrder {
+		if items[i].parent >= 0 {
+			continue
+		}
+		emit(i, 0)
+		for _, r := range items[i].replies {
+			emit(r, 1)
+		}
+	}
+	s := b.String()
+	start := 0
+	for i := range log {
+		log[i].Markdown = s[start:ends[i]]
+		start = ends[i]
+	}
+	return log
+}
+
+// writeLogEntry writes one entry as a list item and fills e's Text, Edited
+// and Deleted.
+func writeLogEntry(b *strings.Builder, e *LogEntry, it *logItem, inc *incidentbot.Incident, n names) {
+	indent := 2 * e.Depth
+	sep := lineJoiner(indent + 2)
+	b.WriteString(strings.Repeat(" ", indent))
+	b.WriteString("- ")
+	b.WriteString(e.At.String())
+	b.WriteByte(' ')
+	ev := it.ev
+	if !isMessage(ev) {
+		summary, txt := describe(ev, inc, n)
+		if summary == "" { // a pin or mark of a message that was not captured
+			what, verb := "Message", "pinned"
+			if ev.TS != "" && ev.TS == inc.HeaderTS {
+				what = "Incident header"
+			}
+			if ev.Kind == incidentbot.EventKeyMarked {
+				verb = "marked as a key event (:pushpin:)"
+			}
+			summary = what + " " + verb
+			if ev.Actor != "" {
+				summary += " by " + bold(e.Author)
+			}
+			if what == "Message" {
+				summary += " (the message was not captured)"
+			}
+		}
+		b.WriteString(summary)
+		if txt != "" {
+			b.WriteString(": ")
+			writeEscaped(b, string(txt), sep)
+		}
+		e.Text = txt
+		b.WriteByte('\n')
+		return
+	}
+	author := e.Author
+	if author == "" {
+		author = "unknown"
+	}
+	b.WriteString(bold(author))
+	b.WriteByte(':')
+	e.Text = n.text(it.text)
+	if it.deleted != nil {
+		e.Deleted = true
+		b.WriteString(" (deleted ")
+		b.WriteString(utc(it.deleted.At).String())
+		if e.Text == "" {
+			b.WriteString("; its text is unknown")
+		}
+		b.WriteByte(')')
+	}
+	if e.Text != "" {
+		b.WriteByte(' ')
+		writeEscaped(b, string(e.Text), sep)
+	}
+	if isReply(ev) && it.parent < 0 {
+		b.WriteString(sep)
+		b.WriteString("(a thread reply; the thread's first message was not captured)")
+	}
+	if len(it.files) > 0 {
+		b.WriteString(sep)
+		b.WriteString("files: ")
+		for i, f := range it.files {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writeFileLink(b, f)
+		}
+	}
+	edits := 0
+	for _, note := range it.notes {
+		b.WriteString(sep)
+		switch note.Kind {
+		case incidentbot.EventEdited:
+			e.Edited = true
+			edits++
+			b.WriteString("(edited ")
+			b.WriteString(utc(note.At).String())
+			if note.PrevText != "" {
+				if edits == 1 {
+					b.WriteString("; originally: ")
+				} else {
+					b.WriteString("; previously: ")
+				}
+				writeEscaped(b, string(n.text(note.PrevText)), sep)
+			}
+			b.WriteByte(')')
+		case incidentbot.EventPinned:
+			b.WriteString("(pinned")
+			writeBy(b, note, n)
+		case incidentbot.EventKeyMarked:
+			b.WriteString("(marked as a key event :pushpin:")
+			writeBy(b, note, n)
+		}
+	}
+	b.WriteByte('\n')
+}
+
+// writeBy finishes an annotation with who did it and when.
+func writeBy(b *strings.Builder, ev *incidentbot.TimelineEvent, n names) {
+	if ev.Actor != "" {
+		b.WriteString(" by ")
+		b.WriteString(bold(n.name(ev.Actor)))
+	}
+	b.WriteByte(' ')
+	b.WriteString(utc(ev.At).String())
+	b.WriteByte(')')
+}
+
+// writeFileLink writes a shared file as a markdown link, or as its name
+// alone when it has no http(s) link.
+func writeFileLink(b *strings.Builder, f incidentbot.File) {
+	name := strings.TrimSpace(f.Name)
+	if name == "" {
+		name = "file"
+	}
+	u := strings.TrimSpace(f.URL)
+	lower := strings.ToLower(u)
+	if !strings.HasPrefix(lower, "https://") && !strings.HasPrefix(lower, "http://") {
+		writeEscaped(b, name, " ")
+		if u == "" {
+			b.WriteString(" (no link)")
+		} else {
+			b.WriteString(" (link not shown: not http)")
+		}
+		return
+	}
+	b.WriteByte('[')
+	writeEscaped(b, name, " ")
+	b.WriteString("](")
+	writeURL(b, u)
+	b.WriteByte(')')
+}
+
+// writeURL writes u as a link destination that cannot end the link early or
+// inject anything: bytes outside a conservative set are percent-encoded, and
+// "&" is written as an entity (a destination decodes entities).
+func writeURL(b *strings.Builder, u string) {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(u); i++ {
+		c := u[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			strings.IndexByte("-._~:/?#[]@!$'*+,;=%", c) >= 0:
+			b.WriteByte(c)
+		case c == '&':
+			b.WriteString("&amp;")
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+}
