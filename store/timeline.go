@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/incidentbot/incidentbot"
@@ -14,6 +16,12 @@ import (
 // reads in chunks so that a slow fn (rendering, an upload) holds no
 // transaction open.
 const eventsPerRead = 512
+
+// Page fill factors of the timeline buckets; see timeline.fill.
+const (
+	eventsFill = 0.95
+	dedupFill  = 0.8
+)
 
 // AppendEvents stores captured events, each with IncidentID set, in one
 // durable transaction shared with concurrent writers, and returns how many
@@ -32,6 +40,12 @@ func (db *DB) AppendEvents(ctx context.Context, events ...incidentbot.TimelineEv
 	if err := ctxErr(ctx, op); err != nil {
 		return 0, err
 	}
+	encoded := make([]encodedEvent, len(events))
+	for i := range events {
+		if encoded[i], err = encodeEvent(&events[i]); err != nil {
+			return 0, wrap(op, err)
+		}
+	}
 	var userErr error
 	err = db.write(op, func(tx *bolt.Tx) error {
 		stored, userErr = 0, nil
@@ -49,9 +63,8 @@ func (db *DB) AppendEvents(ctx context.Context, events ...incidentbot.TimelineEv
 			}
 			tls = append(tls, tl)
 		}
-		for i := range events {
-			ev := events[i]
-			ok, err := findTimeline(tls, ev.IncidentID).append(&ev)
+		for i := range encoded {
+			ok, err := findTimeline(tls, events[i].IncidentID).appendEncoded(&encoded[i])
 			if err != nil {
 				return err
 			}
@@ -195,13 +208,25 @@ func openTimeline(tx *bolt.Tx, id int64) *timeline {
 	if root == nil {
 		return nil
 	}
-	return &timeline{
+	tl := &timeline{
 		id:      id,
 		root:    root,
 		events:  root.Bucket(bucketEvents),
 		dedup:   root.Bucket(bucketDedup),
 		applied: root.Bucket(bucketApplied),
 	}
+	tl.fill()
+	return tl
+}
+
+// fill sets how full bbolt packs the pages it splits, for this
+// transaction. Events are only ever appended, with increasing keys, so
+// their pages can be packed full instead of half (bbolt's default, which
+// suits random inserts); dedup keys made from Slack timestamps arrive
+// nearly in order too. Fuller pages mean fewer pages written per commit.
+func (tl *timeline) fill() {
+	tl.events.FillPercent = eventsFill
+	tl.dedup.FillPercent = dedupFill
 }
 
 // createTimeline creates the timeline buckets of a new incident.
@@ -219,6 +244,7 @@ func createTimeline(tx *bolt.Tx, id int64) (*timeline, error) {
 			return nil, err
 		}
 	}
+	tl.fill()
 	return tl, nil
 }
 
@@ -236,6 +262,16 @@ func findTimeline(tls []*timeline, id int64) *timeline {
 // number unless its DedupKey is already stored; it reports whether it
 // stored it. Its errors are storage failures.
 func (tl *timeline) append(ev *incidentbot.TimelineEvent) (bool, error) {
+	enc, err := encodeEvent(ev)
+	if err != nil {
+		return false, err
+	}
+	return tl.appendEncoded(&enc)
+}
+
+// appendEncoded is append for an event encoded beforehand.
+func (tl *timeline) appendEncoded(enc *encodedEvent) (bool, error) {
+	ev := enc.ev
 	var dk []byte
 	if ev.DedupKey != "" {
 		dk = []byte(ev.DedupKey)
@@ -247,13 +283,8 @@ func (tl *timeline) append(ev *incidentbot.TimelineEvent) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	ev.Seq = seq
-	raw, err := json.Marshal(ev)
-	if err != nil {
-		return false, &encodeError{err}
-	}
 	key := itob(seq)
-	if err := tl.events.Put(key, raw); err != nil {
+	if err := tl.events.Put(key, enc.withSeq(seq)); err != nil {
 		return false, err
 	}
 	if dk != nil {
@@ -270,6 +301,44 @@ func (tl *timeline) append(ev *incidentbot.TimelineEvent) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// encodedEvent is an event encoded to JSON with Seq 0, split where the
+// sequence number goes. AppendEvents encodes before its transaction, which
+// every writer waits for, and the transaction only splices the number in.
+type encodedEvent struct {
+	ev         *incidentbot.TimelineEvent
+	head, tail []byte // the encoding is head + decimal Seq + tail
+}
+
+// seqField is how encoding/json writes a zero Seq. It comes right after
+// incident_id, a number, and cannot occur inside a JSON string, whose
+// quotes are escaped.
+var seqField = []byte(`,"seq":0`)
+
+// encodeEvent encodes ev (ignoring its Seq) for appendEncoded.
+func encodeEvent(ev *incidentbot.TimelineEvent) (encodedEvent, error) {
+	c := *ev
+	c.Seq = 0
+	raw, err := json.Marshal(&c)
+	if err != nil {
+		return encodedEvent{}, &encodeError{err}
+	}
+	i := bytes.Index(raw, seqField)
+	if i < 0 {
+		return encodedEvent{}, &encodeError{fmt.Errorf("no seq field in %.40q", raw)}
+	}
+	n := i + len(seqField) - 1 // the offset of the 0
+	return encodedEvent{ev: ev, head: raw[:n], tail: raw[n+1:]}, nil
+}
+
+// withSeq returns the encoding with Seq seq, in a new slice (bbolt keeps
+// values until the transaction ends).
+func (e *encodedEvent) withSeq(seq uint64) []byte {
+	b := make([]byte, 0, len(e.head)+20+len(e.tail))
+	b = append(b, e.head...)
+	b = strconv.AppendUint(b, seq, 10)
+	return append(b, e.tail...)
 }
 
 // finish stores what append gathered for the whole transaction.
