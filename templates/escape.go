@@ -14,8 +14,9 @@ import (
 //
 // Markdown punctuation (\ ` * _ [ ] | ~ $, and # where it could start or
 // close a heading) is backslash-escaped; an underscore inside a word is left
-// alone, since it cannot start emphasis there. < > & become HTML entities, so
-// tags and entities show as typed. At the start of each line, the characters
+// alone, since it cannot start emphasis there. < and > become HTML entities,
+// and so does an & that would start an entity, so tags and entities show as
+// typed. At the start of each line, the characters
 // that open a block (- + = and the "1." or "1)" of an ordered list) are
 // escaped too, and leading white space, which could start a code block, is
 // dropped. Lines are joined with "<br>", which is the only line break a
@@ -115,7 +116,11 @@ func writeEscapedLine(b *strings.Builder, line string) {
 		case '>':
 			b.WriteString("&gt;")
 		case '&':
-			b.WriteString("&amp;")
+			if entityAt(line, i) {
+				b.WriteString("&amp;")
+			} else {
+				b.WriteByte(c) // a lone & is text; left alone, URLs stay intact
+			}
 		case '\t':
 			b.WriteByte(' ')
 		default:
@@ -125,6 +130,20 @@ func writeEscapedLine(b *strings.Builder, line string) {
 			b.WriteByte(c)
 		}
 	}
+}
+
+// entityAt reports whether the "&" at i starts something a markdown reader
+// would take for an entity or character reference: &name; &#35; &#x23;.
+func entityAt(s string, i int) bool {
+	j := i + 1
+	if j < len(s) && s[j] == '#' {
+		j++
+	}
+	k := j
+	for k < len(s) && (s[k] >= 'a' && s[k] <= 'z' || s[k] >= 'A' && s[k] <= 'Z' || s[k] >= '0' && s[k] <= '9') {
+		k++
+	}
+	return k > j && k < len(s) && s[k] == ';'
 }
 
 // intraword reports whether the byte at i sits between two letters or
@@ -203,6 +222,9 @@ func slackMarkup(inner string, users map[string]incidentbot.User) (string, bool)
 		return "", false
 	}
 	target, label, _ := strings.Cut(inner, "|")
+	if strings.ContainsAny(target, " \t") {
+		return "", false // Slack never puts white space there; "<!-- x -->" is text
+	}
 	label = decodeEntities(label)
 	switch inner[0] {
 	case '@':
@@ -230,9 +252,6 @@ func slackMarkup(inner string, users map[string]incidentbot.User) (string, bool)
 		return "@" + cmd, true
 	}
 	if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") || strings.HasPrefix(target, "tel:") {
-		if strings.ContainsAny(target, " \t") {
-			return "", false
-		}
 		target = decodeEntities(target)
 		if label == "" || label == target {
 			return target, true

@@ -18,7 +18,8 @@ func TestEscapeMarkdown(t *testing.T) {
 		{"closing hashes", "title ##", "title \\##"},
 		{"table", "| a | b |", "\\| a \\| b \\|"},
 		{"html", "<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"},
-		{"entities", "&amp; &lt; &#35; &copy;", "&amp;amp; &amp;lt; &amp;#35; &amp;copy;"},
+		{"entities", "&amp; &lt; &#35; &#x23; &copy;", "&amp;amp; &amp;lt; &amp;#35; &amp;#x23; &amp;copy;"},
+		{"lone ampersands", "R&D a=1&b=2 & &; &x", "R&D a=1&b=2 & &; &x"},
 		{"backticks", "run `rm -rf`", "run \\`rm -rf\\`"},
 		{"fence", "```go\nx\n```", "\\`\\`\\`go<br>x<br>\\`\\`\\`"},
 		{"tilde fence", "~~~\nx", "\\~\\~\\~<br>x"},
@@ -101,6 +102,8 @@ func TestPlainText(t *testing.T) {
 		{"<@U1\n>", "<@U1\n>"},
 		{"<<@U1>>", "<@Ada Lovelace>"},
 		{"<>", "<>"},
+		{"<!-- comment -->", "<!-- comment -->"},
+		{"<@U1 x>", "<@U1 x>"},
 	}
 	for _, tc := range tests {
 		if got := plainText(tc.in, users); got != tc.want {
