@@ -1,0 +1,29 @@
+// Package slackemu is an in-process Slack emulator for tests and for
+// `incidentbot demo`.
+//
+// A Server listens on 127.0.0.1 and speaks Slack's real wire formats: the Web
+// API (https://api.slack.com/methods) answers form, query and JSON requests with
+// Slack's response shapes and error codes, and Socket Mode delivers envelopes
+// (hello, events_api, slash_commands, interactive, disconnect) over a real
+// websocket, with WebSocket pings, acknowledgements and Slack-style
+// redelivery of unacknowledged events. The responses are written from Slack's
+// documentation rather than by marshalling slack-go's structs, so a client that
+// misreads the protocol fails here as it would against Slack.
+//
+// The emulator keeps a small workspace: users, channels (public, private and
+// direct messages), messages with threads, edits, deletions, reactions and pins,
+// uploaded files with their bytes, modal views, trigger ids and response URLs.
+// Tests act as human users through methods such as PostMessage, SlashCommand
+// and SubmitView, which store what a user did and emit the events Slack would
+// emit; they observe the bot through Messages, Ephemerals, DMs, Views and Calls,
+// and inject faults with FailNext, SetLatency, DropSockets, SetSilent and
+// RequestDisconnect.
+//
+// Methods that act as a user panic when given an unknown user, channel or
+// message: that is a bug in the test or script that calls them, not a condition
+// to handle. Everything that a Slack client could get wrong is reported the way
+// Slack reports it instead: as an error code in the Web API response.
+//
+// Tokens are compared but never logged, stored in call records or put in
+// error strings.
+package slackemu

@@ -1,0 +1,128 @@
+package slackemu
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"time"
+)
+
+// Event is an Events API delivery as tests see it.
+type Event struct {
+	ID        string   // event_id
+	Type      string   // inner event type, with the subtype after a slash: "message/message_changed"
+	Channel   string   // channel the event is about, if any
+	Envelopes []string // envelope ids, first delivery first
+	Acked     bool     // some envelope was acknowledged
+}
+
+// emitEventLocked wraps an inner event in an event_callback payload and queues
+// it. When c is not nil the event is delivered only if the bot is a member of
+// c, as Slack does for channel events; it then returns "" when it is not.
+func (s *Server) emitEventLocked(ev obj, c *channel) string {
+	if c != nil && !c.isMember(s.botUser) {
+		return ""
+	}
+	if _, ok := ev["event_ts"]; !ok {
+		ev["event_ts"] = s.nextTSLocked()
+	}
+	s.seq++
+	eventID := fmt.Sprintf("Ev%08X", s.seq)
+	typ, _ := ev["type"].(string)
+	if sub, ok := ev["subtype"].(string); ok && sub != "" {
+		typ += "/" + sub
+	}
+	chID := ""
+	if c != nil {
+		chID = c.id
+	} else if id, ok := ev["channel"].(string); ok {
+		chID = id
+	}
+	ctx, _ := json.Marshal(obj{"et": ev["type"], "tid": s.cfg.TeamID, "aid": s.cfg.AppID, "cid": chID})
+	payload, err := json.Marshal(obj{
+		"token":      verificationToken,
+		"team_id":    s.cfg.TeamID,
+		"api_app_id": s.cfg.AppID,
+		"event":      ev,
+		"type":       "event_callback",
+		"event_id":   eventID,
+		"event_time": time.Now().Unix(),
+		"authorizations": []obj{{
+			"enterprise_id":         nil,
+			"team_id":               s.cfg.TeamID,
+			"user_id":               s.botUser,
+			"is_bot":                true,
+			"is_enterprise_install": false,
+		}},
+		"is_ext_shared_channel": false,
+		"event_context":         "4-" + base64.RawURLEncoding.EncodeToString(ctx),
+	})
+	if err != nil {
+		panic(fmt.Sprintf("slackemu: marshal %s event: %v", typ, err))
+	}
+	s.newDeliveryLocked(&delivery{
+		kind:      "events_api",
+		payload:   payload,
+		eventID:   eventID,
+		eventType: typ,
+		channel:   chID,
+	})
+	s.logf("event %s %s queued", eventID, typ)
+	return eventID
+}
+
+// EmitRawEvent delivers an arbitrary inner event (it must have a "type") in an
+// event_callback envelope, whatever the bot's channel memberships, and returns
+// its event_id. An event without event_ts gets one.
+func (s *Server) EmitRawEvent(event map[string]any) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.emitEventLocked(maps.Clone(event), nil)
+}
+
+// Redeliver sends an already emitted event again in a new envelope, with the
+// same payload and event_id and retry_attempt one more than its last
+// envelope's, as Slack may do at any time. It reports false if no event has
+// that id.
+func (s *Server) Redeliver(eventID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.events[eventID]
+	if !ok {
+		return false
+	}
+	last := d.envelopes[len(d.envelopes)-1]
+	s.enqueueLocked(d, last.attempt+1, "timeout")
+	return true
+}
+
+// Events returns every Events API delivery, oldest first.
+func (s *Server) Events() []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Event
+	for _, d := range s.deliveries {
+		if d.kind != "events_api" {
+			continue
+		}
+		e := Event{ID: d.eventID, Type: d.eventType, Channel: d.channel, Acked: d.acked}
+		for _, env := range d.envelopes {
+			e.Envelopes = append(e.Envelopes, env.id)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// LastEventID returns the event_id of the latest event emitted, or "".
+func (s *Server) LastEventID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.deliveries) - 1; i >= 0; i-- {
+		if d := s.deliveries[i]; d.kind == "events_api" {
+			return d.eventID
+		}
+	}
+	return ""
+}

@@ -1,0 +1,479 @@
+package slackemu
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// delivery is one thing Slack sends over Socket Mode: an event, a slash
+// command or an interaction. Redeliveries of an event are further envelopes
+// of the same delivery.
+type delivery struct {
+	kind      string // "events_api", "slash_commands", "interactive"
+	payload   json.RawMessage
+	accepts   bool // accepts_response_payload
+	eventID   string
+	eventType string // inner event type (and subtype) for events
+	channel   string
+	envelopes []*envelope
+	acked     bool
+	ackedEnv  *envelope
+	ack       json.RawMessage // the first acknowledgement's payload
+	ackedCh   chan struct{}   // closed on the first acknowledgement
+	onAck     func(e *envelope, payload json.RawMessage)
+}
+
+// envelope is one delivery attempt.
+type envelope struct {
+	id      string
+	d       *delivery
+	attempt int
+	reason  string
+	queued  time.Time
+	sent    time.Time
+	acked   time.Time
+	conn    *wsConn
+	timer   *time.Timer
+}
+
+// wireEnvelope is the JSON Slack writes to the socket for an envelope.
+type wireEnvelope struct {
+	EnvelopeID             string          `json:"envelope_id"`
+	Payload                json.RawMessage `json:"payload"`
+	Type                   string          `json:"type"`
+	AcceptsResponsePayload bool            `json:"accepts_response_payload"`
+	RetryAttempt           *int            `json:"retry_attempt,omitempty"`
+	RetryReason            *string         `json:"retry_reason,omitempty"`
+}
+
+// wsConn is one Socket Mode connection.
+type wsConn struct {
+	id       int
+	ws       *websocket.Conn
+	control  [][]byte // hello and disconnect messages, written before envelopes
+	silent   bool     // no pings, no envelopes (a stale socket)
+	draining bool     // told to disconnect: no new envelopes
+	closed   bool
+	done     chan struct{}
+}
+
+// newDeliveryLocked queues the first envelope of a delivery.
+func (s *Server) newDeliveryLocked(d *delivery) *envelope {
+	d.ackedCh = make(chan struct{})
+	s.deliveries = append(s.deliveries, d)
+	if d.eventID != "" {
+		s.events[d.eventID] = d
+	}
+	return s.enqueueLocked(d, 0, "")
+}
+
+// enqueueLocked queues a new envelope of d and wakes the socket writers.
+func (s *Server) enqueueLocked(d *delivery, attempt int, reason string) *envelope {
+	e := &envelope{id: newUUID(), d: d, attempt: attempt, reason: reason, queued: time.Now()}
+	d.envelopes = append(d.envelopes, e)
+	s.envelopes[e.id] = e
+	s.queue = append(s.queue, e)
+	s.cond.Broadcast()
+	return e
+}
+
+func (e *envelope) wire() []byte {
+	w := wireEnvelope{
+		EnvelopeID:             e.id,
+		Payload:                e.d.payload,
+		Type:                   e.d.kind,
+		AcceptsResponsePayload: e.d.accepts,
+	}
+	if e.d.kind == "events_api" {
+		w.RetryAttempt, w.RetryReason = &e.attempt, &e.reason
+	}
+	b, _ := json.Marshal(w)
+	return b
+}
+
+// apiConnectionsOpen answers apps.connections.open with a single-use
+// websocket URL.
+func (s *Server) apiConnectionsOpen(*apiRequest) (obj, *apiError) {
+	ticket := newUUID()
+	s.tickets[ticket] = true
+	u := "ws" + s.base[len("http"):] + "/link/?ticket=" + ticket + "&app_id=" + randHex(32)
+	return obj{"url": u}, nil
+}
+
+// serveLink upgrades a ticketed request to a Socket Mode connection, sends
+// hello and serves it until it closes.
+func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
+	ticket := r.URL.Query().Get("ticket")
+	s.mu.Lock()
+	ok := s.tickets[ticket]
+	delete(s.tickets, ticket)
+	closed := s.closed.Load()
+	if ok && !closed {
+		s.wg.Add(1)
+	}
+	s.mu.Unlock()
+	if closed {
+		http.Error(w, "server closed", http.StatusServiceUnavailable)
+		return
+	}
+	if !ok {
+		http.Error(w, "invalid or used ticket", http.StatusUnauthorized)
+		return
+	}
+	defer s.wg.Done()
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	ws, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		s.logf("socket upgrade: %v", err)
+		return
+	}
+
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		_ = ws.NetConn().Close()
+		return
+	}
+	s.connSeq++
+	c := &wsConn{id: s.connSeq, ws: ws, done: make(chan struct{})}
+	s.conns[c] = struct{}{}
+	hello, _ := json.Marshal(obj{
+		"type":            "hello",
+		"num_connections": len(s.conns),
+		"debug_info": obj{
+			"host":                        fmt.Sprintf("applink-emulator-%d", c.id),
+			"build_number":                1,
+			"approximate_connection_time": 18060,
+		},
+		"connection_info": obj{"app_id": s.cfg.AppID},
+	})
+	c.control = append(c.control, hello)
+	s.notifyConnsLocked()
+	s.wg.Add(2)
+	s.mu.Unlock()
+	s.logf("socket %d connected", c.id)
+
+	go s.writeLoop(c)
+	go s.pingLoop(c)
+	s.readLoop(c)
+}
+
+// notifyConnsLocked wakes WaitConnected and the socket writers.
+func (s *Server) notifyConnsLocked() {
+	close(s.connChanged)
+	s.connChanged = make(chan struct{})
+	s.cond.Broadcast()
+}
+
+// writeLoop is the only writer of data frames on c: control messages first,
+// then envelopes from the shared queue (each envelope goes to one socket).
+func (s *Server) writeLoop(c *wsConn) {
+	defer s.wg.Done()
+	for {
+		s.mu.Lock()
+		var msg []byte
+		var env *envelope
+		for msg == nil {
+			if c.closed || s.closed.Load() {
+				s.mu.Unlock()
+				return
+			}
+			switch {
+			case len(c.control) > 0:
+				msg, c.control = c.control[0], c.control[1:]
+			case !c.silent && !c.draining && len(s.queue) > 0:
+				env, s.queue = s.queue[0], s.queue[1:]
+				msg = env.wire()
+			default:
+				s.cond.Wait()
+			}
+		}
+		s.mu.Unlock()
+
+		_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		err := c.ws.WriteMessage(websocket.TextMessage, msg)
+
+		s.mu.Lock()
+		if err != nil {
+			if env != nil {
+				s.queue = append([]*envelope{env}, s.queue...)
+			}
+			s.mu.Unlock()
+			s.closeConn(c)
+			return
+		}
+		if env != nil {
+			s.sentLocked(env, c)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// sentLocked records a written envelope and arms its redelivery timer.
+func (s *Server) sentLocked(e *envelope, c *wsConn) {
+	e.sent = time.Now()
+	e.conn = c
+	s.logf("socket %d: sent %s envelope %s (attempt %d)", c.id, e.d.kind, e.id, e.attempt)
+	if e.d.kind == "events_api" && s.cfg.AckTimeout > 0 {
+		e.timer = time.AfterFunc(s.cfg.AckTimeout, func() { s.ackTimedOut(e) })
+	}
+}
+
+// ackTimedOut redelivers an event whose envelope was not acknowledged in
+// time, as Slack does: same payload and event_id, new envelope_id,
+// retry_attempt+1, retry_reason "timeout", at most maxRetries times.
+func (s *Server) ackTimedOut(e *envelope) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := e.d
+	if s.closed.Load() || !e.acked.IsZero() || d.acked || d.envelopes[len(d.envelopes)-1] != e {
+		return
+	}
+	if e.attempt >= maxRetries {
+		s.logf("event %s: not acknowledged after %d retries; giving up", d.eventID, maxRetries)
+		return
+	}
+	s.enqueueLocked(d, e.attempt+1, "timeout")
+}
+
+// pingLoop sends a WebSocket PING every PingInterval (one right after
+// connecting) while the socket is not silent.
+func (s *Server) pingLoop(c *wsConn) {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.PingInterval)
+	defer t.Stop()
+	for n := 0; ; n++ {
+		s.mu.Lock()
+		silent := c.silent
+		s.mu.Unlock()
+		if !silent {
+			err := c.ws.WriteControl(websocket.PingMessage, fmt.Appendf(nil, "ping-%d", n), time.Now().Add(5*time.Second))
+			if err != nil {
+				s.closeConn(c)
+				return
+			}
+		}
+		select {
+		case <-t.C:
+		case <-c.done:
+			return
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// readLoop reads acknowledgements until the socket fails.
+func (s *Server) readLoop(c *wsConn) {
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			break
+		}
+		var ack struct {
+			EnvelopeID string          `json:"envelope_id"`
+			Payload    json.RawMessage `json:"payload"`
+		}
+		if err := json.Unmarshal(data, &ack); err != nil || ack.EnvelopeID == "" {
+			s.logf("socket %d: ignoring a message that is not an acknowledgement", c.id)
+			continue
+		}
+		s.handleAck(c, ack.EnvelopeID, ack.Payload)
+	}
+	s.closeConn(c)
+}
+
+// handleAck records an acknowledgement and, for the first one of a delivery,
+// hands its payload to the delivery's handler.
+func (s *Server) handleAck(c *wsConn, id string, payload json.RawMessage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.envelopes[id]
+	if !ok {
+		s.logf("socket %d: acknowledgement for unknown envelope %s", c.id, id)
+		return
+	}
+	if !e.acked.IsZero() {
+		return
+	}
+	e.acked = time.Now()
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+	s.ackOrder = append(s.ackOrder, id)
+	s.logf("socket %d: acknowledged %s envelope %s", c.id, e.d.kind, id)
+	d := e.d
+	if d.acked {
+		return
+	}
+	d.acked, d.ackedEnv = true, e
+	if p := trimPayload(payload); p != nil {
+		d.ack = slices.Clone(p)
+	}
+	if d.onAck != nil {
+		d.onAck(e, d.ack)
+	}
+	close(d.ackedCh)
+}
+
+// trimPayload returns nil for an absent, null or empty payload.
+func trimPayload(p json.RawMessage) json.RawMessage {
+	switch string(p) {
+	case "", "null", "{}", `""`:
+		return nil
+	}
+	return p
+}
+
+// closeConn closes a socket abruptly (no close frame) and forgets it.
+func (s *Server) closeConn(c *wsConn) {
+	s.mu.Lock()
+	if c.closed {
+		s.mu.Unlock()
+		return
+	}
+	c.closed = true
+	close(c.done)
+	delete(s.conns, c)
+	s.notifyConnsLocked()
+	s.mu.Unlock()
+	_ = c.ws.NetConn().Close()
+	s.logf("socket %d closed", c.id)
+}
+
+// waitAck waits for the first acknowledgement of d.
+func (s *Server) waitAck(ctx context.Context, d *delivery) error {
+	select {
+	case <-d.ackedCh:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.done:
+		return errors.New("server closed")
+	}
+}
+
+// Connections returns the number of open Socket Mode connections.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// WaitConnected waits until at least n Socket Mode connections are open
+// (draining and silent ones count). It fails when ctx ends or the server
+// closes first.
+func (s *Server) WaitConnected(ctx context.Context, n int) error {
+	for {
+		s.mu.Lock()
+		have, ch := len(s.conns), s.connChanged
+		s.mu.Unlock()
+		if have >= n {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("slackemu: wait for %d connections (have %d): %w", n, have, ctx.Err())
+		case <-s.done:
+			return fmt.Errorf("slackemu: wait for %d connections: server closed", n)
+		}
+	}
+}
+
+// DropSockets closes every Socket Mode connection abruptly, without a close
+// frame, as a network failure would. Envelopes written to them and not
+// acknowledged are redelivered (events only) after AckTimeout; queued ones
+// wait for the next connection.
+func (s *Server) DropSockets() {
+	s.mu.Lock()
+	conns := make([]*wsConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		s.closeConn(c)
+	}
+}
+
+// RequestDisconnect sends {"type":"disconnect","reason":reason} on every
+// socket, as Slack does before it refreshes a connection
+// ("refresh_requested", "warning", "link_disabled"). Except for "warning",
+// the sockets get no further envelopes, and the emulator closes them if the
+// client has not done so within 10 seconds.
+func (s *Server) RequestDisconnect(reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	msg, _ := json.Marshal(obj{
+		"type":       "disconnect",
+		"reason":     reason,
+		"debug_info": obj{"host": "applink-emulator"},
+	})
+	for c := range s.conns {
+		c.control = append(c.control, msg)
+		if reason != "warning" {
+			c.draining = true
+			time.AfterFunc(10*time.Second, func() { s.closeConn(c) })
+		}
+	}
+	s.cond.Broadcast()
+}
+
+// SetSilent(true) makes every current socket stale: it gets no more pings and
+// no more envelopes, which stay queued for the next socket that connects.
+// Sockets that connect later are healthy. SetSilent(false) revives the
+// current sockets.
+func (s *Server) SetSilent(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.silent = on
+	}
+	s.cond.Broadcast()
+}
+
+// Acked reports whether the envelope with that id was acknowledged.
+func (s *Server) Acked(envelopeID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.envelopes[envelopeID]
+	return ok && !e.acked.IsZero()
+}
+
+// AckedEnvelopes returns the ids of acknowledged envelopes in the order the
+// acknowledgements arrived.
+func (s *Server) AckedEnvelopes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.ackOrder)
+}
+
+// UnackedCount returns how many deliveries (events, slash commands,
+// interactions) have no acknowledged envelope yet, whether queued, written
+// or given up on.
+func (s *Server) UnackedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, d := range s.deliveries {
+		if !d.acked {
+			n++
+		}
+	}
+	return n
+}
+
+// QueuedCount returns how many envelopes wait for a socket.
+func (s *Server) QueuedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
+}
