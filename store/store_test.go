@@ -333,7 +333,7 @@ func TestBackupDuringWrites(t *testing.T) {
 		stop      = make(chan struct{})
 		wg        sync.WaitGroup
 	)
-	for w := range 8 {
+	for w := range 32 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
 				select {
