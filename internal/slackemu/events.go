@@ -115,6 +115,20 @@ func (s *Server) Events() []Event {
 	return out
 }
 
+// EventIDs returns the event_ids of the events about channelID, oldest
+// first.
+func (s *Server) EventIDs(channelID string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, d := range s.deliveries {
+		if d.kind == "events_api" && d.channel == channelID {
+			out = append(out, d.eventID)
+		}
+	}
+	return out
+}
+
 // LastEventID returns the event_id of the latest event emitted, or "".
 func (s *Server) LastEventID() string {
 	s.mu.Lock()

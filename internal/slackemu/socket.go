@@ -457,14 +457,16 @@ func (s *Server) AckedEnvelopes() []string {
 }
 
 // UnackedCount returns how many deliveries (events, slash commands,
-// interactions) have no acknowledged envelope yet, whether queued, written
-// or given up on.
+// interactions) wait for an acknowledgement: those whose latest envelope,
+// queued or written, is not acknowledged (including events Slack gave up
+// redelivering). An event sent again by Redeliver counts until the new
+// envelope is acknowledged.
 func (s *Server) UnackedCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for _, d := range s.deliveries {
-		if !d.acked {
+		if d.envelopes[len(d.envelopes)-1].acked.IsZero() {
 			n++
 		}
 	}

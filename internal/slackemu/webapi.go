@@ -192,7 +192,12 @@ func (s *Server) parseAPIRequest(r *http.Request, method string) (*apiRequest, *
 				req.params.Set(k, val)
 			}
 		}
-		req.params.Del("token") // Slack ignores a token in a JSON body
+		if _, ok := top["token"]; ok {
+			// Slack ignores a token in a JSON body; keep it out of the record.
+			delete(top, "token")
+			req.body, _ = json.Marshal(top)
+			req.params.Del("token")
+		}
 	case ct == "multipart/form-data":
 		if err := r.ParseMultipartForm(32 << 20); err != nil {
 			perr = errCode("invalid_form_data")
