@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"github.com/sirupsen/logrus"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
@@ -40,7 +41,13 @@ type Config struct {
 	MaxInFlight int
 	// ShutdownGrace bounds the wait for in-flight work at shutdown. Zero means 4s.
 	ShutdownGrace time.Duration
-	Commands      commands.Config
+	// ActionReminderCron is when owners of overdue action items get a DM
+	// (cron spec in Commands.Location); empty disables.
+	ActionReminderCron string
+	// ReminderTick is how often due status-update reminders are looked for.
+	// Zero means a tenth of the update interval, at most 200ms.
+	ReminderTick time.Duration
+	Commands     commands.Config
 	Logger        logrus.FieldLogger
 }
 
@@ -65,6 +72,8 @@ type Bot struct {
 	storeOK    atomic.Bool
 	followCtx  context.Context
 	stopFollow context.CancelFunc
+	cron       *cron.Cron
+	schedDone  chan struct{}
 }
 
 // New returns a Bot. It fails when a token is missing.
@@ -141,6 +150,11 @@ func (b *Bot) Run(ctx context.Context) error {
 			b.log.WithField("channel", ch).WithError(slackError("conversations.join", err)).Warn("cannot join the announce channel; announcements may fail")
 		}
 	}
+
+	if err := b.startSchedules(ctx); err != nil {
+		return err
+	}
+	defer b.stopSchedules()
 
 	b.smc = socketmode.New(b.api, socketmode.OptionPingInterval(b.cfg.StaleAfter))
 	runCtx, cancel := context.WithCancel(ctx)
@@ -318,4 +332,58 @@ func scrub(data any) error {
 		return e.ErrorObj
 	}
 	return errors.New("unknown")
+}
+
+// startSchedules starts the status-update reminder sweep and the overdue
+// action item cron. Reminder due times come from the store, so a restart
+// neither loses nor repeats them.
+func (b *Bot) startSchedules(ctx context.Context) error {
+	rem := b.cmds.Reminders()
+	if err := rem.Load(ctx); err != nil {
+		return fmt.Errorf("bot: %w", err)
+	}
+	tick := b.cfg.ReminderTick
+	if tick <= 0 {
+		tick = min(200*time.Millisecond, max(b.cfg.Commands.UpdateInterval/10, 10*time.Millisecond))
+	}
+	b.schedDone = make(chan struct{})
+	go func() {
+		defer close(b.schedDone)
+		rem.Run(b.followCtx, tick, func(err error) {
+			b.log.WithError(err).Warn("status-update reminders failed; retrying on the next tick")
+		})
+	}()
+	if b.cfg.ActionReminderCron == "" {
+		return nil
+	}
+	loc := b.cfg.Commands.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	b.cron = cron.New(cron.WithLocation(loc))
+	if _, err := b.cron.AddFunc(b.cfg.ActionReminderCron, func() {
+		ctx, cancel := context.WithTimeout(b.followCtx, 5*time.Minute)
+		defer cancel()
+		n, err := b.cmds.RemindOverdueActions(ctx)
+		log := b.log.WithField("owners", n)
+		if err != nil {
+			log.WithError(err).Warn("some overdue action item reminders failed")
+			return
+		}
+		log.Info("overdue action item reminders sent")
+	}); err != nil {
+		return fmt.Errorf("bot: action reminder cron %q: %w", b.cfg.ActionReminderCron, err)
+	}
+	b.cron.Start()
+	return nil
+}
+
+func (b *Bot) stopSchedules() {
+	if b.cron != nil {
+		<-b.cron.Stop().Done()
+	}
+	b.stopFollow()
+	if b.schedDone != nil {
+		<-b.schedDone
+	}
 }

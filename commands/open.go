@@ -102,7 +102,7 @@ func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) e
 		name = withSuffix(base, n)
 	}
 	now := s.cfg.Now().UTC()
-	inc, _, err = s.store.UpdateIncident(ctx, inc.ID, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+	inc, _, err = s.updateIncident(ctx, inc.ID, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		i.ChannelID, i.ChannelName = id, name
 		return []incidentbot.TimelineEvent{{Kind: incidentbot.EventChannel, At: now, Ref: id, Text: name}}, nil
 	})
@@ -131,7 +131,7 @@ func (s *Service) postHeader(ctx context.Context, inc *incidentbot.Incident) err
 	if err != nil {
 		return fmt.Errorf("post the header of %s: %w", inc.Key(), err)
 	}
-	if _, _, err := s.store.UpdateIncident(ctx, inc.ID, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+	if _, _, err := s.updateIncident(ctx, inc.ID, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		i.HeaderTS = ts
 		return nil, nil
 	}); err != nil {

@@ -51,9 +51,10 @@ type Config struct {
 
 // Service handles /incident commands.
 type Service struct {
-	store Store
-	slack Slack
-	cfg   Config
+	store     Store
+	slack     Slack
+	cfg       Config
+	reminders *Reminders
 }
 
 // New returns a Service. Zero Config fields get the product's defaults.
@@ -70,7 +71,19 @@ func New(store Store, slack Slack, cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{store: store, slack: slack, cfg: cfg}
+	s := &Service{store: store, slack: slack, cfg: cfg}
+	s.reminders = newReminders(s)
+	return s
+}
+
+// updateIncident is the store's UpdateIncident that also keeps the reminder
+// schedule current.
+func (s *Service) updateIncident(ctx context.Context, id int64, dedupKey string, fn func(*incidentbot.Incident) ([]incidentbot.TimelineEvent, error)) (*incidentbot.Incident, bool, error) {
+	inc, applied, err := s.store.UpdateIncident(ctx, id, dedupKey, fn)
+	if err == nil {
+		s.reminders.observe(inc)
+	}
+	return inc, applied, err
 }
 
 // Invocation is one use of the slash command.
@@ -125,6 +138,8 @@ func (s *Service) Handle(ctx context.Context, inv Invocation) (Result, error) {
 		return c.started()
 	case "resolve":
 		return c.resolve()
+	case "snooze":
+		return c.snooze()
 	}
 	return Result{}, invalid("", "`%s` is not an /incident command.\n%s", sub, helpText)
 }
@@ -171,7 +186,7 @@ func (c *call) update(id int64, mustBeOpen bool, fn func(*incidentbot.Incident) 
 	if c.inv.DedupKey != "" {
 		key = "cmd:" + c.inv.DedupKey
 	}
-	return c.store.UpdateIncident(c.ctx, id, key, func(inc *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+	return c.updateIncident(c.ctx, id, key, func(inc *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		if mustBeOpen && inc.Resolved() {
 			return nil, &incidentbot.Error{Code: incidentbot.EConflict, Message: inc.Key() + " is resolved."}
 		}

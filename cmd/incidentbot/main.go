@@ -207,11 +207,12 @@ func (m *Main) serve(ctx context.Context) error {
 func (m *Main) botConfig() bot.Config {
 	c := m.Config
 	return bot.Config{
-		BotToken:   c.BotToken,
-		AppToken:   c.AppToken,
-		APIURL:     c.SlackAPIURL,
-		StaleAfter: c.SocketStaleAfter,
-		Logger:     m.Logger,
+		BotToken:           c.BotToken,
+		AppToken:           c.AppToken,
+		APIURL:             c.SlackAPIURL,
+		StaleAfter:         c.SocketStaleAfter,
+		Logger:             m.Logger,
+		ActionReminderCron: c.ActionReminderCron,
 		Commands: commands.Config{
 			ChannelPrefix:   c.ChannelPrefix,
 			AnnounceChannel: c.AnnounceChannel,

@@ -1,0 +1,258 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/incidentbot/incidentbot"
+)
+
+// MaxSnooze is the longest pause of status-update reminders.
+const MaxSnooze = 2 * time.Hour
+
+// ReminderDue returns when the next status-update reminder of inc is due:
+// an interval after the later of the last update and the last reminder,
+// but not before a snooze ends. Because it derives from what is stored, a
+// bot that was down for several intervals sends one reminder, not one per
+// missed interval. ok is false for resolved incidents and incidents without
+// a channel yet.
+func ReminderDue(inc *incidentbot.Incident, interval time.Duration) (due time.Time, ok bool) {
+	if inc.Resolved() || inc.ChannelID == "" {
+		return time.Time{}, false
+	}
+	last := inc.LastUpdateAt
+	if inc.LastReminderAt.After(last) {
+		last = inc.LastReminderAt
+	}
+	due = last.Add(interval)
+	if inc.SnoozedUntil.After(due) {
+		due = inc.SnoozedUntil
+	}
+	return due, true
+}
+
+// Reminders keeps every open incident's reminder due time in memory, so that
+// a sweep costs a comparison per incident, and sends the reminders that are
+// due. The Service tells it of every change to an incident.
+type Reminders struct {
+	svc     *Service
+	mu      sync.Mutex
+	due     map[int64]time.Time
+	sending map[int64]bool
+}
+
+// Reminders returns the reminder scheduler of the service (one per Service).
+func (s *Service) Reminders() *Reminders { return s.reminders }
+
+func newReminders(s *Service) *Reminders {
+	return &Reminders{svc: s, due: map[int64]time.Time{}, sending: map[int64]bool{}}
+}
+
+// Load reads the open incidents from the store; call it once at start-up.
+func (r *Reminders) Load(ctx context.Context) error {
+	incs, err := r.svc.store.Incidents(ctx, true)
+	if err != nil {
+		return fmt.Errorf("load reminders: %w", err)
+	}
+	for _, inc := range incs {
+		r.observe(inc)
+	}
+	return nil
+}
+
+// observe updates the due time of inc.
+func (r *Reminders) observe(inc *incidentbot.Incident) {
+	due, ok := ReminderDue(inc, r.svc.cfg.UpdateInterval)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ok {
+		r.due[inc.ID] = due
+	} else {
+		delete(r.due, inc.ID)
+	}
+}
+
+// Due returns the ids of incidents whose reminder is due at now and not
+// already being sent, in id order, and marks them as being sent.
+func (r *Reminders) Due(now time.Time) []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []int64
+	for id, due := range r.due {
+		if !now.Before(due) && !r.sending[id] {
+			ids = append(ids, id)
+			r.sending[id] = true
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+// Sweep sends every reminder due at now, at most parallel at a time, and
+// returns how many were sent. A reminder Slack refuses is not recorded and
+// stays due, so the next sweep tries again.
+func (r *Reminders) Sweep(ctx context.Context, now time.Time, parallel int) (int, error) {
+	ids := r.Due(now)
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	var (
+		mu   sync.Mutex
+		sent int
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, max(parallel, 1))
+	)
+	for _, id := range ids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := r.svc.remind(ctx, id)
+			r.mu.Lock()
+			delete(r.sending, id)
+			r.mu.Unlock()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			sent++
+		}()
+	}
+	wg.Wait()
+	return sent, errors.Join(errs...)
+}
+
+// Run sweeps every tick until ctx ends. onErr, if set, gets each failed sweep.
+func (r *Reminders) Run(ctx context.Context, tick time.Duration, onErr func(error)) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := r.Sweep(ctx, r.svc.cfg.Now(), 32); err != nil && onErr != nil {
+				onErr(err)
+			}
+		}
+	}
+}
+
+// remind posts the status-update reminder of incident id, then records it.
+// It re-reads the incident so that an update that raced the sweep wins.
+func (s *Service) remind(ctx context.Context, id int64) error {
+	inc, err := s.store.Incident(ctx, id)
+	if err != nil {
+		return fmt.Errorf("remind INC-%d: %w", id, err)
+	}
+	now := s.cfg.Now().UTC()
+	due, ok := ReminderDue(inc, s.cfg.UpdateInterval)
+	if !ok || now.Before(due) {
+		s.reminders.observe(inc)
+		return nil
+	}
+	since := now.Sub(inc.LastUpdateAt).Round(time.Second)
+	what := "status update"
+	if inc.LastUpdateAt.Equal(inc.OpenedAt) {
+		what = "status update since the incident was opened"
+	}
+	text := fmt.Sprintf(":alarm_clock: %s, no %s for *%s* — stakeholders are waiting. Post one with "+
+		"`/incident status [investigating|identified|monitoring] <what we know, what we are doing, next update>` "+
+		"(or pause these reminders with `/incident snooze 30m`).", mention(inc.Commander()), what, Age(since))
+	if _, err := s.slack.Post(ctx, inc.ChannelID, text); err != nil {
+		return fmt.Errorf("remind %s: %w", inc.Key(), err)
+	}
+	_, _, err = s.updateIncident(ctx, id, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+		i.LastReminderAt = now
+		return []incidentbot.TimelineEvent{{Kind: incidentbot.EventReminder, At: now, To: i.Commander(),
+			Text: fmt.Sprintf("no status update for %s", Age(since))}}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("record the reminder of %s: %w", inc.Key(), err)
+	}
+	return nil
+}
+
+const snoozeUsage = "/incident snooze <duration, at most 2h>  (for example 30m)"
+
+func (c *call) snooze() (Result, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(c.args))
+	switch {
+	case c.args == "":
+		return Result{}, invalid(snoozeUsage, "Say for how long.")
+	case err != nil:
+		return Result{}, invalid(snoozeUsage, "%q is not a duration like 30m or 1h30m.", c.args)
+	case d <= 0:
+		return Result{}, invalid(snoozeUsage, "The duration must be positive.")
+	case d > MaxSnooze:
+		return Result{}, invalid(snoozeUsage, "%s is longer than the 2h maximum: stakeholders need an update at least every two hours.", d)
+	}
+	inc, err := c.openIncident(snoozeUsage)
+	if err != nil {
+		return Result{}, err
+	}
+	now := c.now()
+	until := now.Add(d)
+	inc, applied, err := c.update(inc.ID, true, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+		i.SnoozedUntil = until
+		ev := c.event(incidentbot.EventSnoozed, now)
+		ev.To = until.Format(time.RFC3339)
+		return []incidentbot.TimelineEvent{ev}, nil
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	if !applied {
+		return duplicateReply(inc), nil
+	}
+	msg := fmt.Sprintf(":zzz: <@%s> paused status-update reminders for %s, until %s.", c.inv.UserID, d, until.Format("15:04 UTC"))
+	return Result{Reply: fmt.Sprintf("Reminders for %s paused until %s.", inc.Key(), until.Format(time.RFC3339)), Followup: c.tell(inc, msg, false, false)}, nil
+}
+
+// RemindOverdueActions sends every owner of overdue open action items, in any
+// incident, one direct message listing them; it runs on each firing of the
+// action reminder cron. It returns how many owners were messaged; a failed
+// message is reported and does not stop the others.
+func (s *Service) RemindOverdueActions(ctx context.Context) (int, error) {
+	incs, err := s.store.Incidents(ctx, false)
+	if err != nil {
+		return 0, fmt.Errorf("remind overdue action items: %w", err)
+	}
+	now := s.cfg.Now()
+	byOwner := map[string][]string{}
+	for _, inc := range incs {
+		for _, a := range inc.Actions {
+			if a.Owner == "" || !a.Overdue(now, s.cfg.Location) {
+				continue
+			}
+			byOwner[a.Owner] = append(byOwner[a.Owner], fmt.Sprintf("• *%s %s* %s — due %s (%s). Done? Type `/incident action done %s` in %s.",
+				inc.Key(), a.Key(), Escape(a.Text), a.Due, channelLink(inc), a.Key(), channelLink(inc)))
+		}
+	}
+	owners := make([]string, 0, len(byOwner))
+	for o := range byOwner {
+		owners = append(owners, o)
+	}
+	sort.Strings(owners)
+	sent := 0
+	var errs []error
+	for _, owner := range owners {
+		items := byOwner[owner]
+		text := fmt.Sprintf(":hourglass: You own %d overdue action item(s) from incidents:\n%s", len(items), strings.Join(items, "\n"))
+		if _, err := s.slack.Post(ctx, owner, text); err != nil {
+			errs = append(errs, fmt.Errorf("remind <@%s> of overdue action items: %w", owner, err))
+			continue
+		}
+		sent++
+	}
+	return sent, errors.Join(errs...)
+}
