@@ -124,7 +124,7 @@ func (s *Server) SlashCommand(ctx context.Context, user, channel, text string) (
 // commandAckedLocked shows a slash command acknowledgement's payload.
 func (s *Server) commandAckedLocked(c *channel, user string, e *envelope, ack json.RawMessage) {
 	if e.acked.Sub(e.sent) > slackAckDeadline {
-		s.ephemerals = append(s.ephemerals, &ephemeral{
+		s.addEphemeralLocked(&ephemeral{
 			channel: c.id, user: user, ts: s.nextTSLocked(), source: "ack",
 			text: fmt.Sprintf("%s failed with the error \"operation_timeout\"", s.cfg.Command),
 		})
@@ -147,7 +147,7 @@ func (s *Server) commandAckedLocked(c *channel, user string, e *envelope, ack js
 		s.emitMessageLocked(c, m)
 		return
 	}
-	s.ephemerals = append(s.ephemerals, &ephemeral{
+	s.addEphemeralLocked(&ephemeral{
 		channel: c.id, user: user, text: p.Text, blocks: p.Blocks, ts: s.nextTSLocked(), source: "ack",
 	})
 }
@@ -239,10 +239,11 @@ func (s *Server) applyResponse(key string, p responsePost) (int, string) {
 	default:
 		if p.ReplaceOriginal && ru.last != nil && !ru.last.deleted {
 			ru.last.text, ru.last.blocks = p.Text, p.Blocks
+			s.noteEphemeralLocked(ru.last)
 			break
 		}
 		e := &ephemeral{channel: ru.channel, user: ru.user, text: p.Text, blocks: p.Blocks, ts: s.nextTSLocked(), source: ru.key}
-		s.ephemerals = append(s.ephemerals, e)
+		s.addEphemeralLocked(e)
 		ru.last = e
 	}
 	return http.StatusOK, ""

@@ -464,6 +464,20 @@ func TestChat(t *testing.T) {
 	if _, _, _, err := api.UpdateMessageContext(ctx, ch, "1.000001", slack.MsgOptionText("x", false)); slackErr(err) != "message_not_found" {
 		t.Errorf("update unknown message: %v", err)
 	}
+	var kinds []string
+	for _, a := range s.Activity(0) {
+		kinds = append(kinds, a.Kind+":"+a.To+":"+a.Text)
+	}
+	wantKinds := []string{
+		"message::INC-3 opened", "message::in thread", "message:" + bob + ":you have an overdue action item",
+		"ephemeral:" + alice + ":only you", "edit::INC-3 opened (sev2)", "message::hello",
+	}
+	if strings.Join(kinds, "|") != strings.Join(wantKinds, "|") {
+		t.Errorf("Activity = %q\nwant %q", kinds, wantKinds)
+	}
+	if got := s.Activity(5); len(got) != 1 || got[0].Seq != 5 || got[0].User != alice || got[0].Name != "inc-3" {
+		t.Errorf("Activity(5) = %+v", got)
+	}
 	link, err := api.GetPermalinkContext(ctx, &slack.PermalinkParameters{Channel: ch, Ts: ts})
 	if want := "https://emulator.slack.com/archives/" + ch + "/p" + strings.Replace(ts, ".", "", 1); err != nil || link != want {
 		t.Errorf("permalink = %q, %v; want %q", link, err, want)

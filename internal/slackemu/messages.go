@@ -64,8 +64,10 @@ type ephemeral struct {
 	deleted       bool
 }
 
+// addMessageLocked stores a new message and logs it.
 func (s *Server) addMessageLocked(c *channel, m *message) {
 	c.msgs = append(c.msgs, m)
+	s.noteMessageLocked("message", c, m, m.user)
 }
 
 func (c *channel) find(ts string) *message {
@@ -311,8 +313,9 @@ func (s *Server) emitMessageLocked(c *channel, m *message) string {
 	return s.emitEventLocked(ev, c)
 }
 
-// emitChangedLocked emits message_changed for an edited message.
+// emitChangedLocked logs an edit and emits message_changed.
 func (s *Server) emitChangedLocked(c *channel, m *message, previous obj) string {
+	s.noteMessageLocked("edit", c, m, m.edited.user)
 	ts := s.nextTSLocked()
 	cur := s.messageJSONLocked(c, m)
 	if m.botID == "" {
@@ -332,8 +335,9 @@ func (s *Server) emitChangedLocked(c *channel, m *message, previous obj) string 
 	}, c)
 }
 
-// emitDeletedLocked emits message_deleted for a deleted message.
+// emitDeletedLocked logs a deletion and emits message_deleted.
 func (s *Server) emitDeletedLocked(c *channel, m *message, previous obj) string {
+	s.noteMessageLocked("delete", c, m, m.user)
 	ts := s.nextTSLocked()
 	ev := obj{
 		"type":             "message",
@@ -345,9 +349,6 @@ func (s *Server) emitDeletedLocked(c *channel, m *message, previous obj) string 
 		"ts":               ts,
 		"event_ts":         ts,
 		"channel_type":     c.channelType(),
-	}
-	if m.isReply() {
-		ev["thread_ts"] = m.threadTS
 	}
 	return s.emitEventLocked(ev, c)
 }
@@ -583,7 +584,7 @@ func (s *Server) apiChatPostEphemeral(req *apiRequest) (obj, *apiError) {
 		return nil, aerr
 	}
 	ts := s.nextTSLocked()
-	s.ephemerals = append(s.ephemerals, &ephemeral{
+	s.addEphemeralLocked(&ephemeral{
 		channel: c.id, user: uid, text: ct.text, blocks: ct.blocks, ts: ts, source: "chat.postEphemeral",
 	})
 	return obj{"message_ts": ts}, nil
@@ -750,6 +751,7 @@ func (s *Server) apiPinsList(req *apiRequest) (obj, *apiError) {
 func (s *Server) pinLocked(c *channel, m *message, by string) {
 	m.pinned = true
 	c.pins = append(c.pins, m.ts)
+	s.noteLocked(Activity{Kind: "pin", Channel: c.id, Name: c.name, User: by, TS: m.ts, Text: displayText(m.text, m.blocks)})
 	s.emitEventLocked(obj{
 		"type":        "pin_added",
 		"user":        by,
@@ -805,6 +807,7 @@ func (s *Server) reactLocked(c *channel, m *message, userID, name string) bool {
 		return false
 	}
 	r.users = append(r.users, userID)
+	s.noteLocked(Activity{Kind: "reaction", Channel: c.id, Name: c.name, User: userID, TS: m.ts, Text: name})
 	s.emitEventLocked(obj{
 		"type":      "reaction_added",
 		"user":      userID,

@@ -92,6 +92,7 @@ type Server struct {
 	triggers     map[string]*trigger
 	responseURLs map[string]*responseURL
 	ephemerals   []*ephemeral
+	activity     []Activity
 
 	calls   []Call
 	faults  map[string][]fault

@@ -97,6 +97,13 @@ func (s *Server) apiViewsOpen(req *apiRequest) (obj, *apiError) {
 	v.spec = s.viewObject(v.id, spec)
 	s.views[v.id] = v
 	s.viewOrder = append(s.viewOrder, v.id)
+	title, _ := spec["title"].(map[string]any)
+	text, _ := title["text"].(string)
+	name := ""
+	if c, ok := s.channels[t.channel]; ok {
+		name = c.name
+	}
+	s.noteLocked(Activity{Kind: "view", Channel: t.channel, Name: name, User: s.botUser, To: t.user, Text: text})
 	return obj{"view": v.spec}, nil
 }
 

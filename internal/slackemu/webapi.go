@@ -337,7 +337,11 @@ func (s *Server) writeAPI(w http.ResponseWriter, req *apiRequest, status int, re
 	}
 	if req.isJSON && !req.charset {
 		// Slack answers JSON posted without a charset with a warning.
-		out["warning"] = "missing_charset"
+		if w, _ := out["warning"].(string); w != "" {
+			out["warning"] = w + ",missing_charset"
+		} else {
+			out["warning"] = "missing_charset"
+		}
 		md, _ := out["response_metadata"].(obj)
 		if md == nil {
 			md = obj{}
