@@ -141,6 +141,7 @@ func (s *Server) commandAckedLocked(c *channel, user string, e *envelope, ack js
 	if json.Unmarshal(ack, &p) != nil || (p.Text == "" && blocksEmpty(p.Blocks)) {
 		return
 	}
+	p.Blocks = normBlocks(p.Blocks)
 	if p.ResponseType == "in_channel" {
 		m := &message{ts: s.nextTSLocked(), user: s.botUser, botID: s.botID, text: p.Text, blocks: p.Blocks}
 		s.addMessageLocked(c, m)
@@ -179,6 +180,7 @@ func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "invalid_payload")
 		return
 	}
+	p.Blocks = normBlocks(p.Blocks)
 	req.params.Set("response_type", p.ResponseType)
 	req.params.Set("text", p.Text)
 	if status, code := s.applyResponse(r.URL.Path, p); code != "" {

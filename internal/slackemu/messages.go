@@ -387,7 +387,7 @@ func readContent(req *apiRequest, maxBlocks int, requireSome bool) (content, *ap
 	}
 	if req.params.Has("blocks") {
 		ct.hasBlocks = true
-		raw := strings.TrimSpace(req.params.Get("blocks"))
+		raw := string(normBlocks(json.RawMessage(req.params.Get("blocks"))))
 		if raw != "" {
 			if msg := validateBlocks(json.RawMessage(raw), maxBlocks, "/blocks"); msg != "" {
 				return ct, &apiError{code: "invalid_blocks", extra: obj{"response_metadata": obj{"messages": []string{msg}}}}
@@ -413,7 +413,17 @@ func readContent(req *apiRequest, maxBlocks int, requireSome bool) (content, *ap
 }
 
 func blocksEmpty(b json.RawMessage) bool {
+	b = normBlocks(b)
 	return len(b) == 0 || string(b) == "[]"
+}
+
+// normBlocks returns nil for absent or null blocks.
+func normBlocks(b json.RawMessage) json.RawMessage {
+	b = json.RawMessage(strings.TrimSpace(string(b)))
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	return b
 }
 
 // validateBlocks applies the Block Kit limits Slack enforces most often and

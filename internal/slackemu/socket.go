@@ -191,6 +191,9 @@ func (s *Server) writeLoop(c *wsConn) {
 			case !c.silent && !c.draining && len(s.queue) > 0:
 				env, s.queue = s.queue[0], s.queue[1:]
 				msg = env.wire()
+				// Set before writing: the ack may be read before this
+				// goroutine gets the lock back.
+				env.sent, env.conn = time.Now(), c
 			default:
 				s.cond.Wait()
 			}
@@ -202,7 +205,8 @@ func (s *Server) writeLoop(c *wsConn) {
 
 		s.mu.Lock()
 		if err != nil {
-			if env != nil {
+			if env != nil && env.acked.IsZero() {
+				env.sent, env.conn = time.Time{}, nil
 				s.queue = append([]*envelope{env}, s.queue...)
 			}
 			s.mu.Unlock()
@@ -216,12 +220,10 @@ func (s *Server) writeLoop(c *wsConn) {
 	}
 }
 
-// sentLocked records a written envelope and arms its redelivery timer.
+// sentLocked logs a written envelope and arms its redelivery timer.
 func (s *Server) sentLocked(e *envelope, c *wsConn) {
-	e.sent = time.Now()
-	e.conn = c
 	s.logf("socket %d: sent %s envelope %s (attempt %d)", c.id, e.d.kind, e.id, e.attempt)
-	if e.d.kind == "events_api" && s.cfg.AckTimeout > 0 {
+	if e.d.kind == "events_api" && s.cfg.AckTimeout > 0 && e.acked.IsZero() {
 		e.timer = time.AfterFunc(s.cfg.AckTimeout, func() { s.ackTimedOut(e) })
 	}
 }
