@@ -3,7 +3,6 @@ package slackemu
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -54,7 +53,7 @@ func (s *Server) EditMessage(user, channel, ts, text string) {
 	}
 	prev := s.messageJSONLocked(c, m)
 	m.text = text
-	m.blocks = richTextBlocks(text)
+	m.blocks = s.richTextBlocks(text)
 	m.edited = &edit{user: user, ts: s.nextTSLocked()}
 	s.emitChangedLocked(c, m, prev)
 }
@@ -123,34 +122,52 @@ func (s *Server) userMessageLocked(user, text string) *message {
 		ts:          s.nextTSLocked(),
 		user:        user,
 		text:        text,
-		blocks:      richTextBlocks(text),
+		blocks:      s.richTextBlocks(text),
 		clientMsgID: newUUID(),
 	}
 }
 
-// mentionRE matches <@U123> and <@U123|name> user mentions.
-func mentionRE() *regexp.Regexp { return regexp.MustCompile(`<@([UW][A-Z0-9]+)(?:\|[^>]*)?>`) }
+// mentionPattern matches <@U123> and <@U123|name> user mentions.
+const mentionPattern = `<@([UW][A-Z0-9]+)(?:\|[^>]*)?>`
+
+// richText is the rich_text block the Slack client sends with a message.
+type richText struct {
+	Type     string        `json:"type"`
+	BlockID  string        `json:"block_id"`
+	Elements []richSection `json:"elements"`
+}
+
+type richSection struct {
+	Type     string        `json:"type"`
+	Elements []richElement `json:"elements"`
+}
+
+type richElement struct {
+	Type   string `json:"type"`
+	Text   string `json:"text,omitempty"`
+	UserID string `json:"user_id,omitempty"`
+}
 
 // richTextBlocks builds the rich_text block the Slack client sends with a
 // message: text elements, with user elements for mentions.
-func richTextBlocks(text string) json.RawMessage {
-	els := []obj{}
+func (s *Server) richTextBlocks(text string) json.RawMessage {
+	els := []richElement{}
 	rest := text
-	for _, loc := range mentionRE().FindAllStringSubmatchIndex(text, -1) {
+	for _, loc := range s.mentionRE.FindAllStringSubmatchIndex(text, -1) {
 		start := loc[0] - (len(text) - len(rest))
 		if start > 0 {
-			els = append(els, obj{"type": "text", "text": rest[:start]})
+			els = append(els, richElement{Type: "text", Text: rest[:start]})
 		}
-		els = append(els, obj{"type": "user", "user_id": text[loc[2]:loc[3]]})
+		els = append(els, richElement{Type: "user", UserID: text[loc[2]:loc[3]]})
 		rest = text[loc[1]:]
 	}
 	if rest != "" {
-		els = append(els, obj{"type": "text", "text": rest})
+		els = append(els, richElement{Type: "text", Text: rest})
 	}
-	b, _ := json.Marshal([]obj{{
-		"type":     "rich_text",
-		"block_id": randHex(3),
-		"elements": []obj{{"type": "rich_text_section", "elements": els}},
+	b, _ := json.Marshal([]richText{{
+		Type:     "rich_text",
+		BlockID:  randHex(3),
+		Elements: []richSection{{Type: "rich_text_section", Elements: els}},
 	}})
 	return b
 }

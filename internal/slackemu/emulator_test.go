@@ -1351,3 +1351,49 @@ func TestCloseUnblocksWaiters(t *testing.T) {
 		t.Error("server still answering after Close")
 	}
 }
+
+// BenchmarkDelivery measures events per second through the emulator alone:
+// PostMessage, the events_api envelope on a raw websocket, and its ack.
+func BenchmarkDelivery(b *testing.B) {
+	s, err := New(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	alice := s.AddUser(User{Name: "alice"}).ID
+	ch := s.CreateChannel("bench", s.BotUserID(), alice)
+	_, wsURL, err := botAPI(s).StartSocketModeContext(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, _, err := websocket.DefaultDialer.Dial(wsURL, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	go func() {
+		for {
+			var env struct {
+				EnvelopeID string `json:"envelope_id"`
+			}
+			if err := conn.ReadJSON(&env); err != nil {
+				return
+			}
+			if env.EnvelopeID != "" {
+				if err := conn.WriteJSON(map[string]string{"envelope_id": env.EnvelopeID}); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	text := strings.Repeat("x", 200)
+	b.ResetTimer()
+	for range b.N {
+		s.PostMessage(alice, ch, text)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "posts/s")
+	for s.UnackedCount() > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}

@@ -17,6 +17,28 @@ type Event struct {
 	Acked     bool     // some envelope was acknowledged
 }
 
+// eventCallback is the payload of an events_api envelope.
+type eventCallback struct {
+	Token              string          `json:"token"`
+	TeamID             string          `json:"team_id"`
+	APIAppID           string          `json:"api_app_id"`
+	Event              obj             `json:"event"`
+	Type               string          `json:"type"`
+	EventID            string          `json:"event_id"`
+	EventTime          int64           `json:"event_time"`
+	Authorizations     []authorization `json:"authorizations"`
+	IsExtSharedChannel bool            `json:"is_ext_shared_channel"`
+	EventContext       string          `json:"event_context"`
+}
+
+type authorization struct {
+	EnterpriseID        *string `json:"enterprise_id"`
+	TeamID              string  `json:"team_id"`
+	UserID              string  `json:"user_id"`
+	IsBot               bool    `json:"is_bot"`
+	IsEnterpriseInstall bool    `json:"is_enterprise_install"`
+}
+
 // emitEventLocked wraps an inner event in an event_callback payload and queues
 // it. When c is not nil the event is delivered only if the bot is a member of
 // c, as Slack does for channel events; it then returns "" when it is not.
@@ -39,24 +61,22 @@ func (s *Server) emitEventLocked(ev obj, c *channel) string {
 	} else if id, ok := ev["channel"].(string); ok {
 		chID = id
 	}
-	ctx, _ := json.Marshal(obj{"et": ev["type"], "tid": s.cfg.TeamID, "aid": s.cfg.AppID, "cid": chID})
-	payload, err := json.Marshal(obj{
-		"token":      verificationToken,
-		"team_id":    s.cfg.TeamID,
-		"api_app_id": s.cfg.AppID,
-		"event":      ev,
-		"type":       "event_callback",
-		"event_id":   eventID,
-		"event_time": time.Now().Unix(),
-		"authorizations": []obj{{
-			"enterprise_id":         nil,
-			"team_id":               s.cfg.TeamID,
-			"user_id":               s.botUser,
-			"is_bot":                true,
-			"is_enterprise_install": false,
+	evType, _ := ev["type"].(string)
+	ctx := fmt.Sprintf(`{"aid":%q,"cid":%q,"et":%q,"tid":%q}`, s.cfg.AppID, chID, evType, s.cfg.TeamID)
+	payload, err := json.Marshal(eventCallback{
+		Token:     verificationToken,
+		TeamID:    s.cfg.TeamID,
+		APIAppID:  s.cfg.AppID,
+		Event:     ev,
+		Type:      "event_callback",
+		EventID:   eventID,
+		EventTime: time.Now().Unix(),
+		Authorizations: []authorization{{
+			TeamID: s.cfg.TeamID,
+			UserID: s.botUser,
+			IsBot:  true,
 		}},
-		"is_ext_shared_channel": false,
-		"event_context":         "4-" + base64.RawURLEncoding.EncodeToString(ctx),
+		EventContext: "4-" + base64.RawURLEncoding.EncodeToString([]byte(ctx)),
 	})
 	if err != nil {
 		panic(fmt.Sprintf("slackemu: marshal %s event: %v", typ, err))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,6 +78,8 @@ type Server struct {
 	lastTS  int64 // microseconds of the last message ts handed out
 	botUser string
 	botID   string
+
+	mentionRE *regexp.Regexp
 
 	users     map[string]*user
 	userOrder []string
@@ -160,6 +163,7 @@ func New(cfg Config) (*Server, error) {
 		events:       map[string]*delivery{},
 	}
 	s.cond = sync.NewCond(&s.mu)
+	s.mentionRE = regexp.MustCompile(mentionPattern)
 	s.botUser = s.newIDLocked("U")
 	s.botID = s.newIDLocked("B")
 	s.users[s.botUser] = &user{User: User{

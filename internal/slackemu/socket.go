@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -43,16 +44,6 @@ type envelope struct {
 	timer   *time.Timer
 }
 
-// wireEnvelope is the JSON Slack writes to the socket for an envelope.
-type wireEnvelope struct {
-	EnvelopeID             string          `json:"envelope_id"`
-	Payload                json.RawMessage `json:"payload"`
-	Type                   string          `json:"type"`
-	AcceptsResponsePayload bool            `json:"accepts_response_payload"`
-	RetryAttempt           *int            `json:"retry_attempt,omitempty"`
-	RetryReason            *string         `json:"retry_reason,omitempty"`
-}
-
 // wsConn is one Socket Mode connection.
 type wsConn struct {
 	id       int
@@ -84,18 +75,25 @@ func (s *Server) enqueueLocked(d *delivery, attempt int, reason string) *envelop
 	return e
 }
 
+// wire is the envelope as Slack writes it to the socket. It is assembled
+// by hand so the payload is not re-encoded on every attempt.
 func (e *envelope) wire() []byte {
-	w := wireEnvelope{
-		EnvelopeID:             e.id,
-		Payload:                e.d.payload,
-		Type:                   e.d.kind,
-		AcceptsResponsePayload: e.d.accepts,
-	}
+	b := make([]byte, 0, len(e.d.payload)+200)
+	b = append(b, `{"envelope_id":"`...)
+	b = append(b, e.id...)
+	b = append(b, `","payload":`...)
+	b = append(b, e.d.payload...)
+	b = append(b, `,"type":"`...)
+	b = append(b, e.d.kind...)
+	b = append(b, `","accepts_response_payload":`...)
+	b = strconv.AppendBool(b, e.d.accepts)
 	if e.d.kind == "events_api" {
-		w.RetryAttempt, w.RetryReason = &e.attempt, &e.reason
+		b = append(b, `,"retry_attempt":`...)
+		b = strconv.AppendInt(b, int64(e.attempt), 10)
+		b = append(b, `,"retry_reason":`...)
+		b = strconv.AppendQuote(b, e.reason)
 	}
-	b, _ := json.Marshal(w)
-	return b
+	return append(b, '}')
 }
 
 // apiConnectionsOpen answers apps.connections.open with a single-use
