@@ -15,9 +15,10 @@
 // uploaded files with their bytes, modal views, trigger ids and response URLs.
 // Tests act as human users through methods such as PostMessage, SlashCommand
 // and SubmitView, which store what a user did and emit the events Slack would
-// emit; they observe the bot through Messages, Ephemerals, DMs, Views and Calls,
-// and inject faults with FailNext, SetLatency, DropSockets, SetSilent and
-// RequestDisconnect.
+// emit; they observe the bot through Messages, Ephemerals, DMs, Views, Events
+// and Calls (Activity gives the same as one log, for transcripts), and inject
+// faults with FailNext, SetLatency, DropSockets, SetSilent, RequestDisconnect
+// and Redeliver.
 //
 // Methods that act as a user panic when given an unknown user, channel or
 // message: that is a bug in the test or script that calls them, not a condition

@@ -523,7 +523,8 @@ func checkTextObject(raw json.RawMessage, max int, plainOnly bool, at string) st
 	return ""
 }
 
-// apiChatPostMessage answers chat.postMessage.
+// apiChatPostMessage answers chat.postMessage. The bot must be a member of
+// the channel (the app is assumed not to have chat:write.public).
 func (s *Server) apiChatPostMessage(req *apiRequest) (obj, *apiError) {
 	c, aerr := s.resolvePostChannelLocked(req.params.Get("channel"))
 	if aerr != nil {
