@@ -16,12 +16,13 @@ import (
 // close a heading) is backslash-escaped; an underscore inside a word is left
 // alone, since it cannot start emphasis there. < and > become HTML entities,
 // and so does an & that would start an entity, so tags and entities show as
-// typed. At the start of each line, the characters
-// that open a block (- + = and the "1." or "1)" of an ordered list) are
-// escaped too, and leading white space, which could start a code block, is
-// dropped. Lines are joined with "<br>", which is the only line break a
-// table cell accepts; blank lines are dropped. Control characters are
-// removed. EscapeMarkdown does not fail.
+// typed. At the start of each line, the characters that open a block
+// (- + = :, and the "1." or "1)" of an ordered list; a ":-" line would be a
+// table's delimiter row) are escaped too, and leading white space, which
+// could start a code block, is dropped. Lines are joined with "<br>", the
+// only line break a table cell accepts; blank lines are dropped. Control
+// characters are removed. A bare http(s) URL stays a link, written as an
+// autolink <https://...> (see writeBareURL). EscapeMarkdown does not fail.
 //
 // Slack mentions are not resolved here (see Text and NewData).
 func EscapeMarkdown(s string) string {
@@ -79,7 +80,7 @@ func isSpaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsCont
 func writeEscapedLine(b *strings.Builder, line string) {
 	i := 0
 	switch c := line[0]; {
-	case c == '-' || c == '+' || c == '=':
+	case c == '-' || c == '+' || c == '=' || c == ':':
 		b.WriteByte('\\')
 		b.WriteByte(c)
 		i = 1
@@ -96,6 +97,10 @@ func writeEscapedLine(b *strings.Builder, line string) {
 		}
 	}
 	for ; i < len(line); i++ {
+		if n := writeBareURL(b, line, i); n > 0 {
+			i += n - 1
+			continue
+		}
 		c := line[i]
 		switch c {
 		case '\\', '`', '*', '[', ']', '|', '~', '$':
@@ -130,6 +135,103 @@ func writeEscapedLine(b *strings.Builder, line string) {
 			b.WriteByte(c)
 		}
 	}
+}
+
+// writeBareURL handles a URL starting at line[i], if one does, and returns
+// the bytes of line it consumed (0 when none starts there).
+//
+// GitHub-flavoured markdown links bare URLs, and its autolinker reads the
+// source up to the next white space, backslashes and whatever the template
+// puts after the text included: a backslash escape inside a URL would be
+// swallowed into the link and the character it escaped set free
+// (http://a/** *b* shows emphasis). So an http, https or ftp URL is written
+// as a CommonMark autolink <http://...>, which ends where it says and inside
+// which nothing is markup, with the characters that could end it or split a
+// table cell percent-encoded. A "www." one is written as typed when it needs
+// no escaping and white space follows it; otherwise its dot is escaped,
+// which keeps it from being linked. Trailing punctuation is left out of the
+// link, as GitHub does.
+func writeBareURL(b *strings.Builder, line string, i int) int {
+	rest := line[i:]
+	scheme := 0
+	for _, p := range [...]string{"https://", "http://", "ftp://", "www."} {
+		if len(rest) >= len(p) && strings.EqualFold(rest[:len(p)], p) {
+			scheme = len(p)
+			break
+		}
+	}
+	if scheme == 0 {
+		return 0
+	}
+	end := strings.IndexAny(rest, " \t")
+	if end < 0 {
+		end = len(rest)
+	}
+	full := end
+	for end > scheme {
+		c := rest[end-1]
+		if strings.IndexByte("?!.,:*_~'\"", c) >= 0 ||
+			c == ')' && strings.Count(rest[:end], "(") < strings.Count(rest[:end], ")") {
+			end--
+			continue
+		}
+		break
+	}
+	if end == scheme {
+		return 0 // nothing after the scheme: text
+	}
+	if rest[scheme-1] == '.' { // www.
+		if end == full && end < len(rest) && !needsEscape(line, i, i+end) {
+			b.WriteString(rest[:end])
+			return end
+		}
+		b.WriteString(rest[:scheme-1])
+		b.WriteString("\\.")
+		return scheme
+	}
+	const hex = "0123456789ABCDEF"
+	b.WriteByte('<')
+	for k := 0; k < end; k++ {
+		switch c := rest[k]; {
+		case c == '<' || c == '>' || c == '|' || c == '\\':
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		case c < 0x20 || c == 0x7f:
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('>')
+	return end
+}
+
+// needsEscape reports whether writeEscapedLine would change any byte of
+// line[i:j].
+func needsEscape(line string, i, j int) bool {
+	for k := i; k < j; k++ {
+		switch c := line[k]; c {
+		case '\\', '`', '*', '[', ']', '|', '~', '$', '<', '>':
+			return true
+		case '_':
+			if !intraword(line, k) {
+				return true
+			}
+		case '&':
+			if entityAt(line, k) {
+				return true
+			}
+		case '#':
+			if k == 0 || line[k-1] == ' ' || line[k-1] == '\t' {
+				return true
+			}
+		default:
+			if c < 0x20 || c == 0x7f {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // entityAt reports whether the "&" at i starts something a markdown reader

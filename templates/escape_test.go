@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -27,7 +28,7 @@ func TestEscapeMarkdown(t *testing.T) {
 		{"intraword underscore", "snake_case_name", "snake_case_name"},
 		{"underscore at word edge", "_private foo_", "\\_private foo\\_"},
 		{"unicode intraword", "é_ü", "é_ü"},
-		{"link", "[click](http://evil)", "\\[click\\](http://evil)"},
+		{"link", "[click](http://evil)", "\\[click\\](<http://evil>)"},
 		{"image", "![x](y)", "!\\[x\\](y)"},
 		{"quote", "> quoted", "&gt; quoted"},
 		{"bullet", "- item", "\\- item"},
@@ -39,6 +40,7 @@ func TestEscapeMarkdown(t *testing.T) {
 		{"number mid-line", "took 1. then 2.", "took 1. then 2."},
 		{"setext", "title\n===\n---", "title<br>\\===<br>\\---"},
 		{"thematic", "***", "\\*\\*\\*"},
+		{"delimiter row", "a\n:-\n:--:", "a<br>\\:-<br>\\:--:"},
 		{"indented code", "    code", "code"},
 		{"newlines and blank lines", "a\n\n\nb\r\nc\rd", "a<br>b<br>c<br>d"},
 		{"control chars", "a\x00b\x1bc\x7fd", "abcd"},
@@ -49,6 +51,14 @@ func TestEscapeMarkdown(t *testing.T) {
 		{"comment", "<!-- x -->", "&lt;!-- x --&gt;"},
 		{"pipes in words", "a|b", "a\\|b"},
 		{"trailing spaces", "a  \n  b  ", "a<br>b"},
+		{"url", "see https://example.com/a_b?x=1&y=2 now", "see <https://example.com/a_b?x=1&y=2> now"},
+		{"url with markup", "http://a/**x`|<>\\ *b*", "<http://a/**x`%7C%3C%3E%5C> \\*b\\*"},
+		{"url trailing punctuation", "(see https://a.com/x_(y)).", "(see <https://a.com/x_(y)>)."},
+		{"url at end", "go to http://a.com", "go to <http://a.com>"},
+		{"scheme only", "http:// x", "http:// x"},
+		{"www plain", "www.a.com is up", "www.a.com is up"},
+		{"www at end", "see www.a.com", "see www\\.a.com"},
+		{"www with markup", "www.a.com/*x* y", "www\\.a.com/\\*x\\* y"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -142,9 +152,18 @@ func FuzzEscapeMarkdown(f *testing.F) {
 			for i := 0; i < len(out); i++ {
 				switch out[i] {
 				case '<':
-					if !hasPrefixAt(out, i, "<br>") {
+					if hasPrefixAt(out, i, "<br>") {
+						continue
+					}
+					// An autolink: a scheme, then nothing that ends it early
+					// or splits a table cell.
+					end := strings.IndexByte(out[i:], '>')
+					link := strings.ToLower(out[i+1 : i+max(end, 1)])
+					if end < 0 || !(strings.HasPrefix(link, "http://") || strings.HasPrefix(link, "https://") || strings.HasPrefix(link, "ftp://")) ||
+						strings.ContainsAny(link, "<|\\ \t\n") {
 						t.Fatalf("raw < in %q (from %q)", out, s)
 					}
+					i += end
 				case '|', '`', '*', '[', ']', '~':
 					if !escapedAt(out, i) {
 						t.Fatalf("unescaped %q at %d in %q (from %q)", out[i], i, out, s)

@@ -90,6 +90,8 @@ func richInput() Input {
 		Text: "> quote\n- item\n1. one\n\n    indented code?\n---\n===\n***\n<!-- comment -->"})
 	add(incidentbot.TimelineEvent{Kind: incidentbot.EventMessage, At: at(140), Actor: "U2", TS: "106.000",
 		Text: "<!channel> deploy <@U1> and <@U9|ghost> see <https://example.com/d?a=1&amp;b=2|the dash> in <#C9|general>"})
+	add(incidentbot.TimelineEvent{Kind: incidentbot.EventMessage, At: at(145), Actor: "U4", TS: "106.500",
+		Text: "links that swallow escapes: http://a.example/** *b* www.b.example/_c_ :-\n:-"})
 	add(incidentbot.TimelineEvent{Kind: incidentbot.EventMessage, At: at(150), Actor: "U9", TS: "107.000", ThreadTS: "99.000",
 		Text: "reply to a thread we never saw"})
 	add(incidentbot.TimelineEvent{Kind: incidentbot.EventFileShared, At: at(160), Actor: "U3", TS: "108.000", Text: "graphs",
@@ -237,8 +239,17 @@ func checkStructure(t *testing.T, doc string, d *Data) {
 	if m := regexp.MustCompile(`[^\\]\]\(javascript:`).FindString(doc); m != "" {
 		t.Errorf("document links to javascript: %q", m)
 	}
-	// Every log entry is one list item, nested at most once.
+	// Every log entry is one list item, nested at most once, and nothing
+	// else is in the log: no blank line, no line at the left margin.
 	log := doc[strings.Index(doc, "## Appendix: message log"):]
+	if len(d.Log) > 0 {
+		body := strings.TrimSuffix(log[strings.Index(log, "\n- "):], "\n")
+		for _, l := range strings.Split(body[1:], "\n") {
+			if !strings.HasPrefix(l, "- ") && !strings.HasPrefix(l, "  ") {
+				t.Errorf("message log line outside a list item: %q", l)
+			}
+		}
+	}
 	items := regexp.MustCompile(`(?m)^(  )?- \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ `).FindAllString(log, -1)
 	if len(items) != len(d.Log) {
 		t.Errorf("message log has %d list items, want %d", len(items), len(d.Log))
@@ -283,8 +294,9 @@ func TestRenderRich(t *testing.T) {
 		"**Ada Lovelace**: edit of an unseen message\\\n  (edited 2025-06-02 13:22:10Z; originally: unseen original)",
 		"Message pinned by **Ada Lovelace** (the message was not captured)",
 		"Incident header pinned",
+		"**on_call_bot**: links that swallow escapes: <http://a.example/>\\*\\* \\*b\\* www\\.b.example/\\_c\\_ :-\\\n  \\:-",
 		"&lt;!-- comment --&gt;",
-		"@channel deploy @Ada Lovelace and @ghost see the dash (https://example.com/d?a=1&b=2) in \\#general",
+		"@channel deploy @Ada Lovelace and @ghost see the dash (<https://example.com/d?a=1&b=2>) in \\#general",
 		"— **Missed status update** (reminder sent): @\\*Grace\\* \\| Hopper no status update for 15m",
 		"— Message from **Ada Lovelace** at 13:01:40Z marked as a key event (:pushpin:) by **\\*Grace\\* \\| Hopper**: heading, third version",
 		"— Message from **&lt;b&gt;Linus&lt;/b&gt;** at 13:02:40Z pinned by **Ada Lovelace**: graphs",
@@ -498,4 +510,21 @@ func TestREADMEExample(t *testing.T) {
 		t.Fatalf("README example: %v", err)
 	}
 	golden(t, "sre-example.golden", render(t, p, richInput()))
+}
+
+// FuzzRender puts arbitrary text everywhere user text goes and checks that
+// the document keeps its structure.
+func FuzzRender(f *testing.F) {
+	for _, s := range []string{"## h\n| a |\n|---|", "```\n<script>", "> q\n\n    code", "- a\n1. b\n===", "<@U1|x> <!here> &amp;lt;", "a_b_ *c* [d](e)"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		in := nastyInput(s)
+		var buf bytes.Buffer
+		if err := Default().Render(&buf, in); err != nil {
+			t.Fatal(err)
+		}
+		d, _ := NewData(in)
+		checkStructure(t, buf.String(), d)
+	})
 }

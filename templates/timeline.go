@@ -289,7 +289,7 @@ func bold(t Text) string { return "**" + t.String() + "**" }
 func renderLog(items []logItem, itemOrder []int, inc *incidentbot.Incident, n names) []LogEntry {
 	log := make([]LogEntry, 0, len(items))
 	var b strings.Builder
-	b.Grow(len(items) * 96)
+	b.Grow(logSizeHint(items))
 	ends := make([]int, 0, len(items))
 	emit := func(i, depth int) {
 		it := &items[i]
@@ -314,6 +314,23 @@ func renderLog(items []logItem, itemOrder []int, inc *incidentbot.Incident, n na
 		start = ends[i]
 	}
 	return log
+}
+
+// logSizeHint estimates the bytes of the rendered log, a little over, so
+// that its buffer is allocated once.
+func logSizeHint(items []logItem) int {
+	n := 0
+	for i := range items {
+		it := &items[i]
+		n += 80 + len(it.text) + len(it.ev.Text)
+		for _, note := range it.notes {
+			n += 80 + len(note.PrevText)
+		}
+		for _, f := range it.files {
+			n += 16 + len(f.Name) + len(f.URL)
+		}
+	}
+	return n + n/8
 }
 
 // writeLogEntry writes one entry as a list item and fills e's Text, Edited
