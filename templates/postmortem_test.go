@@ -298,8 +298,8 @@ func TestRenderRich(t *testing.T) {
 		"&lt;!-- comment --&gt;",
 		"@channel deploy @Ada Lovelace and @ghost see the dash (<https://example.com/d?a=1&b=2>) in \\#general",
 		"— **Missed status update** (reminder sent): @\\*Grace\\* \\| Hopper no status update for 15m",
-		"— Message from **Ada Lovelace** at 13:01:40Z marked as a key event (:pushpin:) by **\\*Grace\\* \\| Hopper**: heading, third version",
-		"— Message from **&lt;b&gt;Linus&lt;/b&gt;** at 13:02:40Z pinned by **Ada Lovelace**: graphs",
+		"— Message from **Ada Lovelace** (2025-06-02 13:01:40Z) marked as a key event (:pushpin:) by **\\*Grace\\* \\| Hopper**: heading, third version",
+		"— Message from **&lt;b&gt;Linus&lt;/b&gt;** (2025-06-02 13:02:40Z) pinned by **Ada Lovelace**: graphs",
 		"— **Impact started** (recorded by **\\*Grace\\* \\| Hopper**)",
 	} {
 		if !strings.Contains(doc, want) {

@@ -18,7 +18,6 @@ type logItem struct {
 	deleted *incidentbot.TimelineEvent
 	replies []int
 	parent  int // -1 at top level
-	orphan  bool
 }
 
 // buildTimeline fills d.KeyEvents and d.Log from the events.
@@ -68,7 +67,7 @@ func buildTimeline(d *Data, inc *incidentbot.Incident, events []incidentbot.Time
 			// message, which later edits find.
 			orphans = true
 			j = len(items)
-			items = append(items, logItem{ev: ev, parent: -1, orphan: true})
+			items = append(items, logItem{ev: ev, parent: -1})
 			if !isMessage(ev) {
 				continue
 			}
@@ -149,22 +148,23 @@ func keyEvents(inc *incidentbot.Incident, events []incidentbot.TimelineEvent, or
 	marked := make(map[string]bool)
 	for _, i := range order {
 		ev := &events[i]
-		k := KeyEvent{At: utc(ev.At), Kind: string(ev.Kind), Actor: n.nameOrEmpty(ev.Actor)}
+		var summary string
+		var text Text
 		switch ev.Kind {
 		case incidentbot.EventOpened, incidentbot.EventStatus, incidentbot.EventSeverity, incidentbot.EventRole,
 			incidentbot.EventPage, incidentbot.EventPageResolved, incidentbot.EventOnCall,
 			incidentbot.EventReminder, incidentbot.EventResolved:
-			k.Summary, k.Text = describe(ev, inc, n)
+			summary, text = describe(ev, inc, n)
 		case incidentbot.EventPinned, incidentbot.EventKeyMarked:
 			if ev.TS != "" && (ev.TS == inc.HeaderTS || marked[ev.TS]) {
 				continue
 			}
 			marked[ev.TS] = true
-			k.Summary, k.Text = describeMarked(ev, items, byTS, n)
+			summary, text = describeMarked(ev, items, byTS, n)
 		default:
 			continue
 		}
-		out = append(out, k)
+		out = append(out, KeyEvent{At: utc(ev.At), Kind: string(ev.Kind), Actor: n.nameOrEmpty(ev.Actor), Summary: summary, Text: text})
 	}
 	// The impact start is usually before everything else, but not always.
 	slices.SortStableFunc(out, func(a, b KeyEvent) int { return a.At.t.Compare(b.At.t) })
@@ -187,7 +187,7 @@ func describeMarked(ev *incidentbot.TimelineEvent, items []logItem, byTS map[str
 		return "Message " + verb + by + " (the message was not captured)", ""
 	}
 	it := &items[j]
-	s := "Message from " + bold(n.name(it.ev.Actor)) + " at " + utc(it.ev.At).Clock() + " " + verb + by
+	s := "Message from " + bold(n.name(it.ev.Actor)) + " (" + utc(it.ev.At).String() + ") " + verb + by
 	if it.deleted != nil {
 		s += " (since deleted)"
 	}
