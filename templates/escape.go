@@ -97,11 +97,13 @@ func writeEscapedLine(b *strings.Builder, line string) {
 		}
 	}
 	for ; i < len(line); i++ {
-		if n := writeBareURL(b, line, i); n > 0 {
-			i += n - 1
-			continue
-		}
 		c := line[i]
+		if c|0x20 == 'h' || c|0x20 == 'f' || c|0x20 == 'w' { // http, ftp, www
+			if n := writeBareURL(b, line, i); n > 0 {
+				i += n - 1
+				continue
+			}
+		}
 		switch c {
 		case '\\', '`', '*', '[', ']', '|', '~', '$':
 			b.WriteByte('\\')

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/incidentbot/incidentbot"
 )
@@ -288,15 +289,15 @@ func bold(t Text) string { return "**" + t.String() + "**" }
 // buffer, which the entries then share, to keep 100,000 events cheap.
 func renderLog(items []logItem, itemOrder []int, inc *incidentbot.Incident, n names) []LogEntry {
 	log := make([]LogEntry, 0, len(items))
-	var b strings.Builder
-	b.Grow(logSizeHint(items))
+	w := &logWriter{seps: [2]string{lineJoiner(2), lineJoiner(4)}, inc: inc, n: n}
+	w.b.Grow(logSizeHint(items))
 	ends := make([]int, 0, len(items))
 	emit := func(i, depth int) {
 		it := &items[i]
 		e := LogEntry{At: utc(it.ev.At), Kind: string(it.ev.Kind), Depth: depth, Author: n.nameOrEmpty(it.ev.Actor)}
-		writeLogEntry(&b, &e, it, inc, n)
+		w.entry(&e, it)
 		log = append(log, e)
-		ends = append(ends, b.Len())
+		ends = append(ends, w.b.Len())
 	}
 	for _, i := range itemOrder {
 		if items[i].parent >= 0 {
@@ -307,7 +308,7 @@ func renderLog(items []logItem, itemOrder []int, inc *incidentbot.Incident, n na
 			emit(r, 1)
 		}
 	}
-	s := b.String()
+	s := w.b.String()
 	start := 0
 	for i := range log {
 		log[i].Markdown = s[start:ends[i]]
@@ -333,21 +334,57 @@ func logSizeHint(items []logItem) int {
 	return n + n/8
 }
 
-// writeLogEntry writes one entry as a list item and fills e's Text, Edited
-// and Deleted.
-func writeLogEntry(b *strings.Builder, e *LogEntry, it *logItem, inc *incidentbot.Incident, n names) {
-	indent := 2 * e.Depth
-	sep := lineJoiner(indent + 2)
-	b.WriteString(strings.Repeat(" ", indent))
+// logWriter writes message log entries into one buffer.
+type logWriter struct {
+	b    strings.Builder
+	tbuf []byte    // scratch for formatting times without allocating
+	seps [2]string // line joiners inside an entry at depth 0 and 1
+	inc  *incidentbot.Incident
+	n    names
+}
+
+// time writes t as TimeLayout, or "unknown".
+func (w *logWriter) time(t time.Time) {
+	if t.IsZero() {
+		w.b.WriteString("unknown")
+		return
+	}
+	w.tbuf = t.UTC().AppendFormat(w.tbuf[:0], TimeLayout)
+	w.b.Write(w.tbuf)
+}
+
+// bold writes a name escaped and in bold, as bold does.
+func (w *logWriter) bold(t Text) {
+	w.b.WriteString("**")
+	writeEscaped(&w.b, string(t), "<br>")
+	w.b.WriteString("**")
+}
+
+// by finishes an annotation with who did it and when.
+func (w *logWriter) by(ev *incidentbot.TimelineEvent) {
+	if ev.Actor != "" {
+		w.b.WriteString(" by ")
+		w.bold(w.n.name(ev.Actor))
+	}
+	w.b.WriteByte(' ')
+	w.time(ev.At)
+	w.b.WriteByte(')')
+}
+
+// entry writes one entry as a list item and fills e's Text, Edited and
+// Deleted.
+func (w *logWriter) entry(e *LogEntry, it *logItem) {
+	b, n, sep := &w.b, w.n, w.seps[min(e.Depth, 1)]
+	b.WriteString("  "[:2*min(e.Depth, 1)])
 	b.WriteString("- ")
-	b.WriteString(e.At.String())
+	w.time(it.ev.At)
 	b.WriteByte(' ')
 	ev := it.ev
 	if !isMessage(ev) {
-		summary, txt := describe(ev, inc, n)
+		summary, txt := describe(ev, w.inc, n)
 		if summary == "" { // a pin or mark of a message that was not captured
 			what, verb := "Message", "pinned"
-			if ev.TS != "" && ev.TS == inc.HeaderTS {
+			if ev.TS != "" && ev.TS == w.inc.HeaderTS {
 				what = "Incident header"
 			}
 			if ev.Kind == incidentbot.EventKeyMarked {
@@ -374,13 +411,13 @@ func writeLogEntry(b *strings.Builder, e *LogEntry, it *logItem, inc *incidentbo
 	if author == "" {
 		author = "unknown"
 	}
-	b.WriteString(bold(author))
+	w.bold(author)
 	b.WriteByte(':')
 	e.Text = n.text(it.text)
 	if it.deleted != nil {
 		e.Deleted = true
 		b.WriteString(" (deleted ")
-		b.WriteString(utc(it.deleted.At).String())
+		w.time(it.deleted.At)
 		if e.Text == "" {
 			b.WriteString("; its text is unknown")
 		}
@@ -412,7 +449,7 @@ func writeLogEntry(b *strings.Builder, e *LogEntry, it *logItem, inc *incidentbo
 			e.Edited = true
 			edits++
 			b.WriteString("(edited ")
-			b.WriteString(utc(note.At).String())
+			w.time(note.At)
 			if note.PrevText != "" {
 				if edits == 1 {
 					b.WriteString("; originally: ")
@@ -424,24 +461,13 @@ func writeLogEntry(b *strings.Builder, e *LogEntry, it *logItem, inc *incidentbo
 			b.WriteByte(')')
 		case incidentbot.EventPinned:
 			b.WriteString("(pinned")
-			writeBy(b, note, n)
+			w.by(note)
 		case incidentbot.EventKeyMarked:
 			b.WriteString("(marked as a key event :pushpin:")
-			writeBy(b, note, n)
+			w.by(note)
 		}
 	}
 	b.WriteByte('\n')
-}
-
-// writeBy finishes an annotation with who did it and when.
-func writeBy(b *strings.Builder, ev *incidentbot.TimelineEvent, n names) {
-	if ev.Actor != "" {
-		b.WriteString(" by ")
-		b.WriteString(bold(n.name(ev.Actor)))
-	}
-	b.WriteByte(' ')
-	b.WriteString(utc(ev.At).String())
-	b.WriteByte(')')
 }
 
 // writeFileLink writes a shared file as a markdown link, or as its name
