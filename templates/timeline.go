@@ -161,7 +161,7 @@ func keyEvents(inc *incidentbot.Incident, events []incidentbot.TimelineEvent, or
 				continue
 			}
 			marked[ev.TS] = true
-			summary, text = describeMarked(ev, items, byTS, n)
+			summary, text = describeMarked(ev, inc, items, byTS, n)
 		default:
 			continue
 		}
@@ -173,8 +173,8 @@ func keyEvents(inc *incidentbot.Incident, events []incidentbot.TimelineEvent, or
 }
 
 // describeMarked describes a pin or :pushpin: mark, with the text of the
-// message it is about.
-func describeMarked(ev *incidentbot.TimelineEvent, items []logItem, byTS map[string]int, n names) (string, Text) {
+// message it is about, found in items by its ts.
+func describeMarked(ev *incidentbot.TimelineEvent, inc *incidentbot.Incident, items []logItem, byTS map[string]int, n names) (string, Text) {
 	verb := "pinned"
 	if ev.Kind == incidentbot.EventKeyMarked {
 		verb = "marked as a key event (:pushpin:)"
@@ -182,6 +182,9 @@ func describeMarked(ev *incidentbot.TimelineEvent, items []logItem, byTS map[str
 	by := ""
 	if ev.Actor != "" {
 		by = " by " + bold(n.name(ev.Actor))
+	}
+	if ev.TS != "" && ev.TS == inc.HeaderTS {
+		return "Incident header " + verb + by, ""
 	}
 	j, ok := byTS[ev.TS]
 	if !ok || ev.TS == "" {
@@ -383,20 +386,7 @@ func (w *logWriter) entry(e *LogEntry, it *logItem) {
 	if !isMessage(ev) {
 		summary, txt := describe(ev, w.inc, n)
 		if summary == "" { // a pin or mark of a message that was not captured
-			what, verb := "Message", "pinned"
-			if ev.TS != "" && ev.TS == w.inc.HeaderTS {
-				what = "Incident header"
-			}
-			if ev.Kind == incidentbot.EventKeyMarked {
-				verb = "marked as a key event (:pushpin:)"
-			}
-			summary = what + " " + verb
-			if ev.Actor != "" {
-				summary += " by " + bold(e.Author)
-			}
-			if what == "Message" {
-				summary += " (the message was not captured)"
-			}
+			summary, _ = describeMarked(ev, w.inc, nil, nil, n)
 		}
 		b.WriteString(summary)
 		if txt != "" {
