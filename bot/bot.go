@@ -2,7 +2,6 @@ package bot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -11,6 +10,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"github.com/sirupsen/logrus"
 	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/incidentbot/incidentbot"
@@ -35,8 +35,6 @@ type Config struct {
 	StaleAfter time.Duration
 	// HTTPTimeout bounds every Web API call. Zero means 10s.
 	HTTPTimeout time.Duration
-	// AckTimeout bounds the wait to hand an acknowledgement to the socket.
-	AckTimeout time.Duration
 	// MaxInFlight bounds the envelopes handled at once. Zero means 1024.
 	MaxInFlight int
 	// ShutdownGrace bounds the wait for in-flight work at shutdown. Zero means 4s.
@@ -48,7 +46,7 @@ type Config struct {
 	// Zero means a tenth of the update interval, at most 200ms.
 	ReminderTick time.Duration
 	Commands     commands.Config
-	Logger        logrus.FieldLogger
+	Logger       logrus.FieldLogger
 }
 
 // Bot is a running Slack edge.
@@ -59,7 +57,6 @@ type Bot struct {
 	api   *slack.Client
 	slack *slackAPI
 	cmds  *commands.Service
-	smc   *socketmode.Client
 
 	botUserID, botID, teamID string
 
@@ -69,6 +66,8 @@ type Bot struct {
 	followups  sync.WaitGroup
 	sem        chan struct{}
 	connected  atomic.Bool
+	received   atomic.Int64 // envelopes received
+	acked      atomic.Int64 // envelopes acknowledged
 	storeOK    atomic.Bool
 	followCtx  context.Context
 	stopFollow context.CancelFunc
@@ -86,9 +85,6 @@ func New(cfg Config, store Store) (*Bot, error) {
 	}
 	if cfg.HTTPTimeout <= 0 {
 		cfg.HTTPTimeout = 10 * time.Second
-	}
-	if cfg.AckTimeout <= 0 {
-		cfg.AckTimeout = 2 * time.Second
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 1024
@@ -156,43 +152,34 @@ func (b *Bot) Run(ctx context.Context) error {
 	}
 	defer b.stopSchedules()
 
-	b.smc = socketmode.New(b.api, socketmode.OptionPingInterval(b.cfg.StaleAfter))
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	runErr := make(chan error, 1)
-	go func() { runErr <- b.smc.RunContext(runCtx) }()
-
+	go func() { runErr <- b.runSocket(ctx) }()
 	b.log.Info("incidentbot is connecting to Slack over Socket Mode")
-	for {
-		select {
-		case <-ctx.Done():
-			return b.shutdown(runErr)
-		case err := <-runErr:
-			if ctx.Err() != nil {
-				return b.shutdown(nil)
-			}
-			b.connected.Store(false)
-			b.drain()
-			return fmt.Errorf("bot: socket mode stopped: %w", err)
-		case evt := <-b.smc.Events:
-			b.dispatch(ctx, evt)
+	select {
+	case <-ctx.Done():
+		b.shutdown(runErr)
+		return nil
+	case err := <-runErr:
+		b.shutdown(nil)
+		if ctx.Err() != nil {
+			return nil
 		}
+		return err
 	}
 }
 
-// shutdown waits for in-flight envelopes and then for follow-ups, each
-// bounded, so that the process exits in time.
-func (b *Bot) shutdown(runErr <-chan error) error {
+// shutdown waits for the socket loop (bounded), then for in-flight
+// envelopes and follow-ups, so that the process exits in time.
+func (b *Bot) shutdown(runErr <-chan error) {
 	b.connected.Store(false)
-	b.drain()
 	if runErr != nil {
 		select {
 		case <-runErr:
 		case <-time.After(time.Second):
 		}
 	}
+	b.drain()
 	b.log.Info("incidentbot stopped")
-	return nil
 }
 
 // drain waits for in-flight envelopes, then gives follow-ups what is left of
@@ -219,68 +206,45 @@ func wait(wg *sync.WaitGroup, d time.Duration) bool {
 	}
 }
 
-// dispatch hands an envelope to its own goroutine.
-func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event) {
-	switch evt.Type {
-	case socketmode.EventTypeConnected:
-		b.connected.Store(true)
-		b.log.Info("connected to Slack")
-		return
-	case socketmode.EventTypeConnecting, socketmode.EventTypeDisconnect:
-		b.connected.Store(false)
-		return
-	case socketmode.EventTypeConnectionError:
-		b.connected.Store(false)
-		b.log.WithError(scrub(evt.Data)).Warn("Socket Mode connection failed; retrying")
-		return
-	case socketmode.EventTypeInvalidAuth:
-		b.log.Error("Slack rejected the app token")
-		return
-	case socketmode.EventTypeSlashCommand, socketmode.EventTypeEventsAPI, socketmode.EventTypeInteractive:
-	default:
-		return
-	}
-	if evt.Request == nil {
-		return
-	}
-	b.inflight.Add(1)
+// dispatch hands an envelope to its own goroutine. It returns false when
+// the bot is shutting down and takes no more envelopes.
+func (b *Bot) dispatch(ctx context.Context, c *conn, req socketmode.Request) bool {
+	b.received.Add(1)
 	select {
 	case b.sem <- struct{}{}:
 	case <-ctx.Done():
-		b.inflight.Done()
-		return
+		return false
 	}
+	b.inflight.Add(1)
 	go func() {
 		defer b.inflight.Done()
 		defer func() { <-b.sem }()
-		log := b.log.WithField("envelope", evt.Request.EnvelopeID)
+		env := &envelope{req: req, conn: c, log: b.log.WithField("envelope", req.EnvelopeID)}
 		defer func() {
 			if p := recover(); p != nil {
-				log.WithField("panic", p).Error("handler panicked; the envelope is not acknowledged")
+				env.log.WithField("panic", fmt.Sprint(p)).Error("handler panicked; the envelope is not acknowledged")
 			}
 		}()
+		data, err := decode(req)
+		if err != nil {
+			// Delivering it again cannot help: acknowledge, and say so.
+			env.log.WithError(err).Error("cannot decode the envelope's payload; acknowledging it to stop redeliveries")
+			b.ack(env, nil)
+			return
+		}
 		// Commits are not cancelled by shutdown: what is in flight is
-		// finished (bounded by the store) and acknowledged if the socket
-		// is still there.
+		// finished and acknowledged if the socket is still there.
 		hctx := context.WithoutCancel(ctx)
-		switch evt.Type {
-		case socketmode.EventTypeSlashCommand:
-			b.onSlash(hctx, log, evt)
-		case socketmode.EventTypeEventsAPI:
-			b.onEvent(hctx, log, evt)
-		case socketmode.EventTypeInteractive:
-			b.onInteractive(hctx, log, evt)
+		switch d := data.(type) {
+		case slack.SlashCommand:
+			b.onSlash(hctx, env, d)
+		case slackevents.EventsAPIEvent:
+			b.onEvent(hctx, env, d)
+		case slack.InteractionCallback:
+			b.onInteractive(hctx, env, d)
 		}
 	}()
-}
-
-// ack acknowledges an envelope, with an optional payload.
-func (b *Bot) ack(log logrus.FieldLogger, req *socketmode.Request, payload any) {
-	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.AckTimeout)
-	defer cancel()
-	if err := b.smc.AckCtx(ctx, req.EnvelopeID, payload); err != nil {
-		log.WithError(err).Warn("could not acknowledge the envelope; Slack will deliver it again")
-	}
+	return true
 }
 
 // followup runs fn after the acknowledgement, tracked for shutdown.
@@ -324,14 +288,6 @@ func followupMessage(err error) string {
 		out += m
 	}
 	return out
-}
-
-// scrub returns the error in an event payload, if any, for logging.
-func scrub(data any) error {
-	if e, ok := data.(*slack.ConnectionErrorEvent); ok && e.ErrorObj != nil {
-		return e.ErrorObj
-	}
-	return errors.New("unknown")
 }
 
 // startSchedules starts the status-update reminder sweep and the overdue
@@ -387,3 +343,11 @@ func (b *Bot) stopSchedules() {
 		<-b.schedDone
 	}
 }
+
+// Stats are counts of envelopes since start.
+type Stats struct {
+	Received, Acked int64
+}
+
+// Stats returns the envelope counts.
+func (b *Bot) Stats() Stats { return Stats{Received: b.received.Load(), Acked: b.acked.Load()} }

@@ -9,7 +9,6 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
-	"github.com/slack-go/slack/socketmode"
 
 	"github.com/incidentbot/incidentbot"
 )
@@ -171,20 +170,20 @@ func (b *Bot) incidentOf(ctx context.Context, channel string) (int64, error) {
 
 // onEvent records an Events API event from an incident channel and only then
 // acknowledges it. A store failure leaves it unacknowledged for redelivery.
-func (b *Bot) onEvent(ctx context.Context, log logrus.FieldLogger, evt socketmode.Event) {
-	eae, ok := evt.Data.(slackevents.EventsAPIEvent)
-	if !ok || eae.Type != slackevents.CallbackEvent {
-		b.ack(log, evt.Request, nil)
+func (b *Bot) onEvent(ctx context.Context, env *envelope, eae slackevents.EventsAPIEvent) {
+	log := env.log
+	if eae.Type != slackevents.CallbackEvent {
+		b.ack(env, nil)
 		return
 	}
 	if eae.TeamID != b.teamID {
 		log.WithField("from_team", eae.TeamID).Warn("event from another workspace ignored")
-		b.ack(log, evt.Request, nil)
+		b.ack(env, nil)
 		return
 	}
 	c := b.capture(eae.InnerEvent)
 	if len(c.events) == 0 {
-		b.ack(log, evt.Request, nil)
+		b.ack(env, nil)
 		return
 	}
 	log = log.WithField("channel", c.channel)
@@ -194,7 +193,7 @@ func (b *Bot) onEvent(ctx context.Context, log logrus.FieldLogger, evt socketmod
 		return
 	}
 	if id == 0 {
-		b.ack(log, evt.Request, nil)
+		b.ack(env, nil)
 		return
 	}
 	for i := range c.events {
@@ -205,7 +204,7 @@ func (b *Bot) onEvent(ctx context.Context, log logrus.FieldLogger, evt socketmod
 		return
 	}
 	b.storeOK.Store(true)
-	b.ack(log, evt.Request, nil)
+	b.ack(env, nil)
 	for _, e := range c.events {
 		b.learnUser(e.Actor)
 	}

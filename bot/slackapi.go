@@ -25,8 +25,13 @@ func newSlackClient(botToken, appToken, apiURL string, timeout time.Duration) *s
 	rc.BackoffMax = 10 * time.Second
 	rc.BackoffJitter = 100 * time.Millisecond
 	rc.Handlers = append(slack.AllBuiltinRetryHandlers(rc), slack.NewServerErrorRetryHandler(rc))
+	// Keep connections to Slack alive and bounded: the default transport
+	// keeps 2 idle connections per host, so bursts of follow-ups dialled a
+	// new TCP (and TLS) connection per call.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost = 64, 32, 32
 	opts := []slack.Option{
-		slack.OptionHTTPClient(&http.Client{Timeout: timeout}),
+		slack.OptionHTTPClient(&http.Client{Timeout: timeout, Transport: tr}),
 		slack.OptionRetryConfig(rc),
 		slack.OptionAppLevelToken(appToken),
 	}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/socketmode"
 
 	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/commands"
@@ -29,16 +28,11 @@ func userReply(log logrus.FieldLogger, err error) string {
 	return ":warning: " + incidentbot.ErrorMessage(err)
 }
 
-func (b *Bot) onSlash(ctx context.Context, log logrus.FieldLogger, evt socketmode.Event) {
-	cmd, ok := evt.Data.(slack.SlashCommand)
-	if !ok {
-		b.ack(log, evt.Request, nil)
-		return
-	}
-	log = log.WithFields(logrus.Fields{"user": cmd.UserID, "channel": cmd.ChannelID})
+func (b *Bot) onSlash(ctx context.Context, env *envelope, cmd slack.SlashCommand) {
+	log := env.log.WithFields(logrus.Fields{"user": cmd.UserID, "channel": cmd.ChannelID})
 	if cmd.TeamID != b.teamID {
 		log.WithField("from_team", cmd.TeamID).Warn("slash command from another workspace ignored")
-		b.ack(log, evt.Request, ephemeral{"ephemeral", "This incidentbot serves another workspace."})
+		b.ack(env, ephemeral{"ephemeral", "This incidentbot serves another workspace."})
 		return
 	}
 	res, err := b.cmds.Handle(ctx, commands.Invocation{
@@ -48,19 +42,19 @@ func (b *Bot) onSlash(ctx context.Context, log logrus.FieldLogger, evt socketmod
 		if incidentbot.ErrorCode(err) == incidentbot.EUnavailable {
 			b.storeOK.Store(false)
 		}
-		b.ack(log, evt.Request, ephemeral{"ephemeral", userReply(log, err)})
+		b.ack(env, ephemeral{"ephemeral", userReply(log, err)})
 		return
 	}
 	b.storeOK.Store(true)
 	if res.OpenModal {
-		b.ack(log, evt.Request, nil)
+		b.ack(env, nil)
 		if _, err := b.api.OpenViewContext(ctx, cmd.TriggerID, openModal()); err != nil {
 			log.WithError(err).Warn("could not open the modal")
 			b.tellByURL(ctx, log, cmd.ResponseURL, ":warning: The form could not be opened ("+incidentbot.ErrorMessage(slackError("views.open", err))+"). Type `/incident open [sev1..sev4] <title>` instead.")
 		}
 		return
 	}
-	b.ack(log, evt.Request, ephemeral{"ephemeral", res.Reply})
+	b.ack(env, ephemeral{"ephemeral", res.Reply})
 	b.followup(log, res.Followup, func(ctx context.Context, text string) { b.tellByURL(ctx, log, cmd.ResponseURL, text) })
 }
 
@@ -119,15 +113,14 @@ type viewErrors struct {
 	Errors         map[string]string `json:"errors"`
 }
 
-func (b *Bot) onInteractive(ctx context.Context, log logrus.FieldLogger, evt socketmode.Event) {
-	cb, ok := evt.Data.(slack.InteractionCallback)
-	if !ok || cb.Type != slack.InteractionTypeViewSubmission || cb.View.CallbackID != modalCallback {
-		b.ack(log, evt.Request, nil)
+func (b *Bot) onInteractive(ctx context.Context, env *envelope, cb slack.InteractionCallback) {
+	if cb.Type != slack.InteractionTypeViewSubmission || cb.View.CallbackID != modalCallback {
+		b.ack(env, nil)
 		return
 	}
-	log = log.WithField("user", cb.User.ID)
+	log := env.log.WithField("user", cb.User.ID)
 	if cb.Team.ID != b.teamID {
-		b.ack(log, evt.Request, nil)
+		b.ack(env, nil)
 		return
 	}
 	vals := cb.View.State.Values
@@ -141,7 +134,7 @@ func (b *Bot) onInteractive(ctx context.Context, log logrus.FieldLogger, evt soc
 	if s := vals[blockSeverity][blockSeverity].SelectedOption.Value; s != "" {
 		sev, err := incidentbot.ParseSeverity(s)
 		if err != nil {
-			b.ack(log, evt.Request, viewErrors{"errors", map[string]string{blockSeverity: incidentbot.ErrorMessage(err)}})
+			b.ack(env, viewErrors{"errors", map[string]string{blockSeverity: incidentbot.ErrorMessage(err)}})
 			return
 		}
 		req.Severity = sev
@@ -153,13 +146,13 @@ func (b *Bot) onInteractive(ctx context.Context, log logrus.FieldLogger, evt soc
 			if i := strings.Index(msg, "\n"); i > 0 {
 				msg = msg[:i]
 			}
-			b.ack(log, evt.Request, viewErrors{"errors", map[string]string{blockTitle: msg}})
+			b.ack(env, viewErrors{"errors", map[string]string{blockTitle: msg}})
 			return
 		}
-		b.ack(log, evt.Request, viewErrors{"errors", map[string]string{blockTitle: userReply(log, err)}})
+		b.ack(env, viewErrors{"errors", map[string]string{blockTitle: userReply(log, err)}})
 		return
 	}
-	b.ack(log, evt.Request, nil)
+	b.ack(env, nil)
 	dm := func(ctx context.Context, text string) {
 		if _, err := b.slack.Post(ctx, cb.User.ID, text); err != nil {
 			log.WithError(err).Warn("could not tell the user by DM")

@@ -143,9 +143,36 @@ func (s *Service) postHeader(ctx context.Context, inc *incidentbot.Incident) err
 	return nil
 }
 
-// refreshHeader brings the pinned header of incident id up to date. It reads
-// the incident afresh so that concurrent changes end with the latest state.
+// refreshHeader brings the pinned header of incident id up to date. It
+// reads the incident afresh, and while one refresh of an incident runs,
+// further requests collapse into one more refresh after it, so that a burst
+// of changes costs two chat.update calls, not one per change, and the last
+// one shows the latest state.
 func (s *Service) refreshHeader(ctx context.Context, id int64) error {
+	s.hmu.Lock()
+	if s.headerBusy[id] {
+		s.headerDirty[id] = true
+		s.hmu.Unlock()
+		return nil
+	}
+	s.headerBusy[id] = true
+	s.hmu.Unlock()
+	var err error
+	for {
+		err = s.updateHeader(ctx, id)
+		s.hmu.Lock()
+		if !s.headerDirty[id] || ctx.Err() != nil {
+			delete(s.headerBusy, id)
+			delete(s.headerDirty, id)
+			s.hmu.Unlock()
+			return err
+		}
+		delete(s.headerDirty, id)
+		s.hmu.Unlock()
+	}
+}
+
+func (s *Service) updateHeader(ctx context.Context, id int64) error {
 	inc, err := s.store.Incident(ctx, id)
 	if err != nil {
 		return fmt.Errorf("update the header of INC-%d: %w", id, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/incidentbot/incidentbot"
@@ -55,6 +56,10 @@ type Service struct {
 	slack     Slack
 	cfg       Config
 	reminders *Reminders
+
+	hmu         sync.Mutex
+	headerBusy  map[int64]bool // a header refresh is running
+	headerDirty map[int64]bool // another is wanted after it
 }
 
 // New returns a Service. Zero Config fields get the product's defaults.
@@ -71,7 +76,7 @@ func New(store Store, slack Slack, cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{store: store, slack: slack, cfg: cfg}
+	s := &Service{store: store, slack: slack, cfg: cfg, headerBusy: map[int64]bool{}, headerDirty: map[int64]bool{}}
 	s.reminders = newReminders(s)
 	return s
 }

@@ -57,6 +57,9 @@ type Options struct {
 	// NoSync skips fsync on commit. For benchmarks of the CPU path only;
 	// never in production, where a crash would lose acknowledged events.
 	NoSync bool
+	// BatchDelay is how long a write waits for others to share its commit
+	// (bbolt's MaxBatchDelay); 0 keeps bbolt's default of 10ms.
+	BatchDelay time.Duration
 }
 
 // DB is an open incident database. Its methods may be called concurrently.
@@ -129,6 +132,9 @@ func open(path string, opts Options, tune func(*bolt.Options)) (*DB, error) {
 			}
 		}
 		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if opts.BatchDelay > 0 {
+		bdb.MaxBatchDelay = opts.BatchDelay
 	}
 	db := &DB{bolt: bdb, path: path}
 	if err := db.init(op, opts.ReadOnly); err != nil {

@@ -17,14 +17,14 @@ import (
 
 // world is a Slack emulator with three people and an announce channel.
 type world struct {
-	t                 *testing.T
+	t                 testing.TB
 	emu               *slackemu.Server
 	alice, bob, carol string
 	general, announce string
 	dbPath            string
 }
 
-func newWorld(t *testing.T, cfg slackemu.Config) *world {
+func newWorld(t testing.TB, cfg slackemu.Config) *world {
 	t.Helper()
 	emu, err := slackemu.New(cfg)
 	if err != nil {
@@ -100,7 +100,7 @@ func drain(c chan error) error {
 }
 
 // stop cancels the bot as SIGTERM does and closes its database.
-func (r *running) stop(t *testing.T) {
+func (r *running) stop(t testing.TB) {
 	r.once.Do(func() {
 		r.cancel()
 		select {
@@ -117,7 +117,7 @@ func (r *running) stop(t *testing.T) {
 	})
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -183,7 +183,7 @@ func (w *world) openDB() *store.DB {
 }
 
 // timeline returns the events of incident id.
-func timeline(t *testing.T, db *store.DB, id int64) []incidentbot.TimelineEvent {
+func timeline(t testing.TB, db *store.DB, id int64) []incidentbot.TimelineEvent {
 	t.Helper()
 	var out []incidentbot.TimelineEvent
 	if err := db.Events(context.Background(), id, func(e *incidentbot.TimelineEvent) error {
