@@ -69,12 +69,21 @@ type running struct {
 // start runs `incidentbot serve` against the emulator until stop.
 func (w *world) start(extra map[string]string) *running {
 	w.t.Helper()
+	return w.startWith(extra, nil)
+}
+
+// startWith is start with a hook to set Main's fields (a clock) before Run.
+func (w *world) startWith(extra map[string]string, setup func(*Main)) *running {
+	w.t.Helper()
 	env := w.env(extra)
 	m := NewMain()
 	m.Stdout, m.Stderr = io.Discard, testWriter{w.t}
 	m.LookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	if err := m.ParseFlags([]string{"serve"}); err != nil {
 		w.t.Fatal(err)
+	}
+	if setup != nil {
+		setup(m)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{m: m, cancel: cancel, done: make(chan error, 1)}

@@ -60,8 +60,9 @@ type Main struct {
 	Stdout, Stderr io.Writer
 	LookupEnv      func(string) (string, bool)
 
-	// Ready, when set, is called once serve is connected and serving.
-	Ready func(*bot.Bot)
+	// Now is the clock of commands and reminders; nil means time.Now.
+	// Tests move it forward to make action items overdue.
+	Now func() time.Time
 
 	cmd    string
 	args   []string
@@ -189,18 +190,6 @@ func (m *Main) serve(ctx context.Context) error {
 	}
 	m.Bot = b
 	m.Logger.WithField("db", m.Config.DB).Info("database open")
-	if m.Ready != nil {
-		go func() {
-			for !b.Connected() {
-				select {
-				case <-ctx.Done():
-					return
-				case <-sleepTick():
-				}
-			}
-			m.Ready(b)
-		}()
-	}
 	return b.Run(ctx)
 }
 
@@ -218,8 +207,7 @@ func (m *Main) botConfig() bot.Config {
 			AnnounceChannel: c.AnnounceChannel,
 			UpdateInterval:  c.UpdateInterval,
 			Location:        c.Location,
+			Now:             m.Now,
 		},
 	}
 }
-
-func sleepTick() <-chan time.Time { return time.After(20 * time.Millisecond) }
