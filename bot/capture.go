@@ -13,10 +13,6 @@ import (
 	"github.com/incidentbot/incidentbot"
 )
 
-// slackEntities undoes the entities Slack puts in message text, so that the
-// record holds the text as typed; Slack markup (<@U123>) is kept.
-var slackEntities = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
-
 // tsTime converts a Slack ts ("1700000000.000100") to a UTC time.
 func tsTime(ts string) time.Time {
 	sec, frac, _ := strings.Cut(ts, ".")
@@ -34,7 +30,10 @@ type captured struct {
 	events  []incidentbot.TimelineEvent
 }
 
-// capture maps an inner event to timeline events. It returns a zero
+// capture maps an inner event to timeline events. Text is kept as Slack
+// sends it (entities &amp; &lt; &gt; and markup such as <@U123>), so that a
+// literal "<@U123>" someone typed stays distinct from a mention; renderers
+// decode it. It returns a zero
 // captured for events that are not recorded: other event types, reactions
 // other than :pushpin:, and the bot's own messages, which are recorded as
 // the structured events they announce.
@@ -57,7 +56,7 @@ func (b *Bot) capture(inner slackevents.EventsAPIInnerEvent) captured {
 		m := ev.Item.Message
 		return captured{ev.Channel, []incidentbot.TimelineEvent{{
 			Kind: incidentbot.EventPinned, At: tsTime(ev.EventTimestamp), Actor: ev.User, TS: m.Timestamp,
-			Text: slackEntities.Replace(m.Text), DedupKey: "pin:" + m.Timestamp,
+			Text: m.Text, DedupKey: "pin:" + m.Timestamp,
 		}}}
 	}
 	return captured{}
@@ -78,7 +77,7 @@ func (b *Bot) captureMessage(ev *slackevents.MessageEvent) captured {
 		}
 		e := incidentbot.TimelineEvent{
 			Kind: incidentbot.EventMessage, At: tsTime(ev.TimeStamp), Actor: ev.User, TS: ev.TimeStamp,
-			Text: slackEntities.Replace(ev.Text), DedupKey: "msg:" + ev.TimeStamp,
+			Text: ev.Text, DedupKey: "msg:" + ev.TimeStamp,
 		}
 		if e.Actor == "" {
 			e.Actor = ev.BotID
@@ -100,9 +99,9 @@ func (b *Bot) captureMessage(ev *slackevents.MessageEvent) captured {
 		}
 		prevText := ""
 		if prev != nil {
-			prevText = slackEntities.Replace(prev.Text)
+			prevText = prev.Text
 		}
-		text := slackEntities.Replace(m.Text)
+		text := m.Text
 		if prev != nil && text == prevText {
 			return captured{} // an unfurl or other change that is not an edit
 		}
@@ -131,7 +130,7 @@ func (b *Bot) captureMessage(ev *slackevents.MessageEvent) captured {
 			e.At = tsTime(ev.TimeStamp)
 		}
 		if prev != nil {
-			e.Actor, e.PrevText = prev.User, slackEntities.Replace(prev.Text)
+			e.Actor, e.PrevText = prev.User, prev.Text
 			if prev.ThreadTimestamp != "" && prev.ThreadTimestamp != prev.Timestamp {
 				e.ThreadTS = prev.ThreadTimestamp
 			}

@@ -16,12 +16,13 @@ var safeMarkupRE = regexp.MustCompile(`^<(@[UW][A-Z0-9]+(\|[^<>]*)?|#C[A-Z0-9]+(
 // whole channel or workspace.
 var broadcastRE = regexp.MustCompile(`(?i)@(channel|here|everyone)\b`)
 
-// Escape makes user text safe to echo in a Slack mrkdwn message: &, < and >
-// are entity-encoded, except user mentions, channel links and web links,
-// so that text can never produce <!channel>, <!here>, <!subteam^...> or a
-// disguised link; and "@channel"-style words get a zero-width joiner so they
-// notify nobody.
+// Escape makes user text, as Slack sent it, safe to echo in a Slack mrkdwn
+// message: entities are decoded, then &, < and > are entity-encoded except
+// in user mentions, channel links and web links, so that text can never
+// produce <!channel>, <!here>, <!subteam^...> or a disguised link; and
+// "@channel"-style words get a zero-width joiner so they notify nobody.
 func Escape(s string) string {
+	s = slackEntities.Replace(s)
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		switch s[i] {

@@ -20,13 +20,10 @@ func invalid(usage, format string, args ...any) error {
 	return &incidentbot.Error{Code: incidentbot.EInvalid, Message: msg}
 }
 
-// slackEntities undoes the HTML entities Slack puts in message and command
-// text (&amp; &lt; &gt;), so that the record holds the text as typed. Slack
-// markup such as <@U123> is kept.
+// slackEntities undoes the entities Slack puts in message and command text
+// (&amp; &lt; &gt;). The record keeps text as Slack sent it; this is for
+// channel names and for echoing text back (see Escape).
 var slackEntities = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
-
-// plainText returns text as typed: entities decoded, spaces trimmed.
-func plainText(s string) string { return strings.TrimSpace(slackEntities.Replace(s)) }
 
 // splitFirst splits s into its first word and the rest, both trimmed.
 func splitFirst(s string) (first, rest string) {
@@ -117,7 +114,7 @@ func parseImpactStart(s string, now time.Time) (time.Time, error) {
 // characters (Slack's rules).
 func ChannelName(prefix string, id int64, title string) string {
 	base := fmt.Sprintf("%s-%d", slug(prefix), id)
-	s := slug(title)
+	s := slug(slackEntities.Replace(title))
 	name := base
 	if s != "" {
 		name += "-" + s

@@ -125,6 +125,10 @@ func TestEscape(t *testing.T) {
 		"a < b && c > d":                 "a &lt; b &amp;&amp; c &gt; d",
 		"<javascript:alert(1)|click>":    "&lt;javascript:alert(1)|click&gt;",
 		"<@U1|<!channel>>":               "&lt;@U1|&lt;!channel&gt;&gt;",
+		"R&amp;D &lt;b&gt;":              "R&amp;D &lt;b&gt;",      // as Slack sends typed text
+		"&lt;!channel&gt; typed":         "&lt;!channel&gt; typed", // stays text
+		"a &amp;lt; b":                   "a &amp;lt; b",           // a typed entity stays typed
+		"&lt;@U1&gt;":                    "<@U1>",                  // a typed mention becomes one: harmless
 	}
 	for in, want := range tests {
 		if got := Escape(in); got != want {

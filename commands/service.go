@@ -118,7 +118,7 @@ type Result struct {
 // wrong and the right form; EUnavailable and EInternal mean nothing was
 // recorded. On error nothing was changed.
 func (s *Service) Handle(ctx context.Context, inv Invocation) (Result, error) {
-	sub, rest := splitFirst(plainText(inv.Text))
+	sub, rest := splitFirst(inv.Text)
 	c := &call{Service: s, ctx: ctx, inv: inv, args: rest}
 	switch strings.ToLower(sub) {
 	case "", "help":
