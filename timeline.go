@@ -74,3 +74,12 @@ type TimelineEvent struct {
 	// for the incident is not stored again. Empty means never deduplicated.
 	DedupKey string `json:"dedup_key,omitempty"`
 }
+
+// Record is an incident with its whole timeline and the names of the people
+// in it: what a post-mortem is drafted from and what `export --format json`
+// writes.
+type Record struct {
+	Incident *Incident       `json:"incident"`
+	Events   []TimelineEvent `json:"events"`
+	Users    map[string]User `json:"users"`
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/commands"
+	"github.com/incidentbot/incidentbot/templates"
 )
 
 // Store is the durable record the bot writes captured activity to.
@@ -22,7 +23,7 @@ type Store interface {
 	commands.Store
 	AppendEvents(ctx context.Context, events ...incidentbot.TimelineEvent) (int, error)
 	PutUsers(ctx context.Context, users ...incidentbot.User) error
-	Users(ctx context.Context) (map[string]incidentbot.User, error)
+	RecordSource
 }
 
 // Config configures the Slack edge.
@@ -46,7 +47,9 @@ type Config struct {
 	// Zero means a tenth of the update interval, at most 200ms.
 	ReminderTick time.Duration
 	Commands     commands.Config
-	Logger       logrus.FieldLogger
+	// PostMortem is the post-mortem template; nil disables drafts.
+	PostMortem *templates.PostMortem
+	Logger     logrus.FieldLogger
 }
 
 // Bot is a running Slack edge.
@@ -105,6 +108,10 @@ func New(cfg Config, store Store) (*Bot, error) {
 		api:   api,
 		slack: &slackAPI{api: api},
 		sem:   make(chan struct{}, cfg.MaxInFlight),
+	}
+	if cfg.PostMortem != nil {
+		cfg.Commands.Drafts = Drafts{Source: store, Template: cfg.PostMortem}
+		b.cfg = cfg
 	}
 	b.cmds = commands.New(store, b.slack, cfg.Commands)
 	b.storeOK.Store(true)

@@ -130,3 +130,31 @@ func (s *slackAPI) Ephemeral(ctx context.Context, channelID, userID, text string
 	}
 	return nil
 }
+
+// Upload shares a file in a channel with the files v2 flow
+// (files.getUploadURLExternal, the upload, files.completeUploadExternal).
+// slack-go cannot replay the streamed upload body, so the whole flow is
+// retried here when Slack is unavailable.
+func (s *slackAPI) Upload(ctx context.Context, channelID, name, title string, content []byte, comment string) error {
+	var err error
+	for attempt := range 2 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return slackError("files.upload", err)
+			case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+			}
+		}
+		_, err = s.api.UploadFileContext(ctx, slack.UploadFileParameters{
+			Filename: name, Title: title, Content: string(content), FileSize: len(content),
+			Channel: channelID, InitialComment: comment,
+		})
+		if err == nil {
+			return nil
+		}
+		if incidentbot.ErrorCode(slackError("files.upload", err)) != incidentbot.EUnavailable {
+			break
+		}
+	}
+	return slackError("files.upload", err)
+}

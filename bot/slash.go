@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"regexp"
 	"strings"
 
 	"github.com/sirupsen/logrus"
@@ -46,6 +47,10 @@ func (b *Bot) onSlash(ctx context.Context, env *envelope, cmd slack.SlashCommand
 		return
 	}
 	b.storeOK.Store(true)
+	b.learnUser(cmd.UserID)
+	for _, m := range mentionRE.FindAllStringSubmatch(cmd.Text, -1) {
+		b.learnUser(m[1])
+	}
 	if res.OpenModal {
 		b.ack(env, nil)
 		if _, err := b.api.OpenViewContext(ctx, cmd.TriggerID, openModal()); err != nil {
@@ -67,6 +72,10 @@ func (b *Bot) tellByURL(ctx context.Context, log logrus.FieldLogger, url, text s
 		log.WithError(err).Warn("could not answer through the response_url")
 	}
 }
+
+// mentionRE finds user mentions in command text, whose names the
+// post-mortem will need.
+var mentionRE = regexp.MustCompile(`<@([UW][A-Z0-9]+)(?:\|[^>]*)?>`)
 
 // Modal identifiers.
 const (
@@ -153,6 +162,7 @@ func (b *Bot) onInteractive(ctx context.Context, env *envelope, cb slack.Interac
 		return
 	}
 	b.ack(env, nil)
+	b.learnUser(cb.User.ID)
 	dm := func(ctx context.Context, text string) {
 		if _, err := b.slack.Post(ctx, cb.User.ID, text); err != nil {
 			log.WithError(err).Warn("could not tell the user by DM")

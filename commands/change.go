@@ -246,8 +246,11 @@ func (c *call) resolve() (Result, error) {
 	if summary != "" {
 		msg += "\n" + Escape(summary)
 	}
-	return Result{
-		Reply:    fmt.Sprintf("%s is resolved. Reminders stop; the channel keeps recording follow-up work.", inc.Key()),
-		Followup: c.tell(inc, msg, true, true),
-	}, nil
+	reply := fmt.Sprintf("%s is resolved. Reminders stop; the channel keeps recording follow-up work.", inc.Key())
+	fns := []func(context.Context) error{c.tell(inc, msg, true, true)}
+	if c.cfg.Drafts != nil {
+		reply += " The post-mortem draft is being uploaded to the channel."
+		fns = append(fns, func(ctx context.Context) error { return c.uploadDraft(ctx, inc.ID, c.inv.UserID) })
+	}
+	return Result{Reply: reply, Followup: followups(fns...)}, nil
 }

@@ -60,6 +60,9 @@ func (r *recorder) Post(ctx context.Context, ch, text string) (string, error) {
 }
 func (r *recorder) Update(ctx context.Context, ch, ts, text string) error { return nil }
 func (r *recorder) Pin(ctx context.Context, ch, ts string) error          { return nil }
+func (r *recorder) Upload(ctx context.Context, ch, name, title string, content []byte, comment string) error {
+	return nil
+}
 
 func (r *recorder) count(substr string) int {
 	r.mu.Lock()

@@ -39,6 +39,14 @@ type Slack interface {
 	Update(ctx context.Context, channelID, ts, text string) error
 	// Pin pins a message.
 	Pin(ctx context.Context, channelID, ts string) error
+	// Upload shares a file in a channel, with a comment.
+	Upload(ctx context.Context, channelID, name, title string, content []byte, comment string) error
+}
+
+// Drafter renders an incident's post-mortem draft.
+type Drafter interface {
+	// Draft returns the file name and markdown of incident id's draft.
+	Draft(ctx context.Context, id int64) (name string, content []byte, err error)
 }
 
 // Config is the behaviour that operators configure.
@@ -48,6 +56,8 @@ type Config struct {
 	UpdateInterval  time.Duration  // status-update reminder interval
 	Location        *time.Location // time zone of due dates; nil means UTC
 	Now             func() time.Time
+	// Drafts renders post-mortems; nil disables them.
+	Drafts Drafter
 }
 
 // Service handles /incident commands.
@@ -145,6 +155,8 @@ func (s *Service) Handle(ctx context.Context, inv Invocation) (Result, error) {
 		return c.resolve()
 	case "snooze":
 		return c.snooze()
+	case "postmortem", "pm":
+		return c.postmortem()
 	}
 	return Result{}, invalid("", "`%s` is not an /incident command.\n%s", sub, helpText)
 }

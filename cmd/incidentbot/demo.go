@@ -18,6 +18,7 @@ import (
 	"github.com/incidentbot/incidentbot/commands"
 	"github.com/incidentbot/incidentbot/internal/slackemu"
 	"github.com/incidentbot/incidentbot/store"
+	"github.com/incidentbot/incidentbot/templates"
 )
 
 // demo runs one scripted incident against the built-in Slack emulator, with
@@ -28,7 +29,6 @@ func (m *Main) demo(ctx context.Context) error {
 	if err := m.flags.Parse(m.args); err != nil {
 		return usageError{err}
 	}
-	_ = out
 	emu, err := slackemu.New(slackemu.Config{})
 	if err != nil {
 		return fmt.Errorf("demo: start the Slack emulator: %w", err)
@@ -55,8 +55,9 @@ func (m *Main) demo(ctx context.Context) error {
 
 	log := logrus.New()
 	log.Out = io.Discard
+	pm := templates.Default()
 	b, err := bot.New(bot.Config{
-		BotToken: emu.Config().BotToken, AppToken: emu.Config().AppToken, APIURL: emu.URL(), Logger: log,
+		BotToken: emu.Config().BotToken, AppToken: emu.Config().AppToken, APIURL: emu.URL(), Logger: log, PostMortem: pm,
 		Commands: commands.Config{AnnounceChannel: announce, UpdateInterval: 15 * time.Minute},
 	}, db)
 	if err != nil {
@@ -115,7 +116,19 @@ func (m *Main) demo(ctx context.Context) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	done <- nil
-	return d.printTimeline(ctx, db)
+	if err := d.printTimeline(ctx, db); err != nil {
+		return err
+	}
+	name, content, err := bot.Drafts{Source: db, Template: pm}.Draft(ctx, 1)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	path := filepath.Join(*out, name)
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		return fmt.Errorf("demo: write the post-mortem: %w", err)
+	}
+	fmt.Fprintf(d.w, "\n== The post-mortem draft (also uploaded to the channel) is in %s\n", path)
+	return nil
 }
 
 // demoRun prints the emulator's activity as a transcript.

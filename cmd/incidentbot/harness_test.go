@@ -148,7 +148,13 @@ func (w *world) cmd(user, channel, text string) string {
 // eventually waits up to 10s for cond.
 func (w *world) eventually(what string, cond func() bool) {
 	w.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	w.eventuallyFor(10*time.Second, what, cond)
+}
+
+// eventuallyFor waits up to d for cond.
+func (w *world) eventuallyFor(d time.Duration, what string, cond func() bool) {
+	w.t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			w.t.Fatalf("timed out waiting for %s", what)

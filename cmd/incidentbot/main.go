@@ -20,6 +20,7 @@ import (
 	"github.com/incidentbot/incidentbot/bot"
 	"github.com/incidentbot/incidentbot/commands"
 	"github.com/incidentbot/incidentbot/store"
+	"github.com/incidentbot/incidentbot/templates"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=…".
@@ -179,17 +180,30 @@ func (m *Main) serve(ctx context.Context) error {
 			"Create the Slack app from deploy/slack-app-manifest.yaml and set them, or try `incidentbot demo`, which needs no Slack workspace",
 			strings.Join(missing, " and "))}
 	}
+	// A broken custom template fails here, at start-up, with its own error
+	// and line, not when an incident is resolved.
+	pm, err := templates.Load(m.Config.PostmortemTemplate)
+	if err != nil {
+		return usageError{fmt.Errorf("INCIDENTBOT_POSTMORTEM_TEMPLATE: %w", err)}
+	}
 	db, err := store.Open(m.Config.DB, store.Options{})
 	if err != nil {
 		return err
 	}
 	m.Store = db
-	b, err := bot.New(m.botConfig(), db)
+	cfg := m.botConfig()
+	cfg.PostMortem = pm
+	b, err := bot.New(cfg, db)
 	if err != nil {
 		return err
 	}
 	m.Bot = b
 	m.Logger.WithField("db", m.Config.DB).Info("database open")
+	stopAPI, err := serveLocalAPI(ctx, socketPath(m.Config.DB), &localReader{db: db, drafts: bot.Drafts{Source: db, Template: pm}}, m.Logger)
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
 	return b.Run(ctx)
 }
 
