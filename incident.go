@@ -43,6 +43,8 @@ type Incident struct {
 
 	Hypotheses []Hypothesis `json:"hypotheses,omitempty"`
 	Actions    []ActionItem `json:"actions,omitempty"`
+	// Pager is the outbox of PagerDuty calls.
+	Pager []PagerAction `json:"pager,omitempty"`
 }
 
 // Key is the incident's user-facing id, "INC-<n>".
@@ -111,6 +113,7 @@ func (inc *Incident) Clone() *Incident {
 	}
 	c.Hypotheses = append([]Hypothesis(nil), inc.Hypotheses...)
 	c.Actions = append([]ActionItem(nil), inc.Actions...)
+	c.Pager = append([]PagerAction(nil), inc.Pager...)
 	return &c
 }
 

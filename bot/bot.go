@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,7 +76,9 @@ type Bot struct {
 	followCtx  context.Context
 	stopFollow context.CancelFunc
 	cron       *cron.Cron
-	schedDone  chan struct{}
+	// workspaceURL is https://<team>.slack.com/, for links to channels.
+	workspaceURL atomic.Value
+	schedDone    chan struct{}
 }
 
 // New returns a Bot. It fails when a token is missing.
@@ -109,6 +112,7 @@ func New(cfg Config, store Store) (*Bot, error) {
 		slack: &slackAPI{api: api},
 		sem:   make(chan struct{}, cfg.MaxInFlight),
 	}
+	cfg.Commands.ChannelURL = b.channelURL
 	if cfg.PostMortem != nil {
 		cfg.Commands.Drafts = Drafts{Source: store, Template: cfg.PostMortem}
 		b.cfg = cfg
@@ -142,6 +146,7 @@ func (b *Bot) Run(ctx context.Context) error {
 		return fmt.Errorf("bot: check the bot token with auth.test: %w", slackError("auth.test", err))
 	}
 	b.botUserID, b.botID, b.teamID = auth.UserID, auth.BotID, auth.TeamID
+	b.workspaceURL.Store(auth.URL)
 	b.log = b.log.WithField("team", b.teamID)
 	if users, err := b.store.Users(ctx); err == nil {
 		for id := range users {
@@ -301,8 +306,11 @@ func followupMessage(err error) string {
 // action item cron. Reminder due times come from the store, so a restart
 // neither loses nor repeats them.
 func (b *Bot) startSchedules(ctx context.Context) error {
-	rem := b.cmds.Reminders()
+	rem, pager := b.cmds.Reminders(), b.cmds.PagerOutbox()
 	if err := rem.Load(ctx); err != nil {
+		return fmt.Errorf("bot: %w", err)
+	}
+	if err := pager.Load(ctx); err != nil {
 		return fmt.Errorf("bot: %w", err)
 	}
 	tick := b.cfg.ReminderTick
@@ -310,12 +318,18 @@ func (b *Bot) startSchedules(ctx context.Context) error {
 		tick = min(200*time.Millisecond, max(b.cfg.Commands.UpdateInterval/10, 10*time.Millisecond))
 	}
 	b.schedDone = make(chan struct{})
-	go func() {
-		defer close(b.schedDone)
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		rem.Run(b.followCtx, tick, func(err error) {
 			b.log.WithError(err).Warn("status-update reminders failed; retrying on the next tick")
 		})
-	}()
+	})
+	wg.Go(func() {
+		pager.Run(b.followCtx, tick, func(err error) {
+			b.log.WithError(err).Warn("PagerDuty calls failed; they stay in the outbox and are retried with backoff")
+		})
+	})
+	go func() { wg.Wait(); close(b.schedDone) }()
 	if b.cfg.ActionReminderCron == "" {
 		return nil
 	}
@@ -358,3 +372,12 @@ type Stats struct {
 
 // Stats returns the envelope counts.
 func (b *Bot) Stats() Stats { return Stats{Received: b.received.Load(), Acked: b.acked.Load()} }
+
+// channelURL links to a channel of the workspace.
+func (b *Bot) channelURL(channelID string) string {
+	base, _ := b.workspaceURL.Load().(string)
+	if base == "" {
+		return ""
+	}
+	return strings.TrimSuffix(base, "/") + "/archives/" + channelID
+}

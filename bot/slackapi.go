@@ -158,3 +158,14 @@ func (s *slackAPI) Upload(ctx context.Context, channelID, name, title string, co
 	}
 	return slackError("files.upload", err)
 }
+
+func (s *slackAPI) UserByEmail(ctx context.Context, email string) (string, error) {
+	u, err := s.api.GetUserByEmailContext(ctx, email)
+	if err != nil {
+		if slackErrorCode(err) == "users_not_found" {
+			return "", &incidentbot.Error{Code: incidentbot.ENotFound, Message: "no Slack account has the email " + email, Err: err}
+		}
+		return "", slackError("users.lookupByEmail", err)
+	}
+	return u.ID, nil
+}

@@ -167,6 +167,7 @@ func (c *call) severity() (Result, error) {
 		ev := c.event(incidentbot.EventSeverity, now)
 		ev.From, ev.To = i.Severity.String(), sev.String()
 		i.Severity = sev
+		c.pageOnChange(i, from, sev, "severity raised to "+sev.String(), c.inv.UserID, now)
 		return []incidentbot.TimelineEvent{ev}, nil
 	})
 	if err != nil {
@@ -234,6 +235,9 @@ func (c *call) resolve() (Result, error) {
 		ev := c.event(incidentbot.EventResolved, now)
 		ev.From, ev.To, ev.Text = string(i.Status), string(incidentbot.StatusResolved), summary
 		i.Status, i.ResolvedAt, i.Summary = incidentbot.StatusResolved, now, summary
+		for _, key := range i.TriggeredKeys() {
+			addPagerAction(i, incidentbot.PagerAction{Kind: incidentbot.PageResolve, DedupKey: key, RequestedBy: c.inv.UserID, RequestedAt: now})
+		}
 		return []incidentbot.TimelineEvent{ev}, nil
 	})
 	if err != nil {

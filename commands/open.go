@@ -66,6 +66,7 @@ func (s *Service) Open(ctx context.Context, req OpenRequest) (Result, error) {
 		LastUpdateAt: now,
 	}
 	opened := incidentbot.TimelineEvent{Kind: incidentbot.EventOpened, At: now, Actor: req.UserID, Text: req.Title, To: req.Severity.String()}
+	s.pageOnChange(inc, 0, req.Severity, "opened at "+req.Severity.String(), req.UserID, now)
 	key := ""
 	if req.DedupKey != "" {
 		key = "open:" + req.DedupKey
@@ -77,8 +78,13 @@ func (s *Service) Open(ctx context.Context, req OpenRequest) (Result, error) {
 	if !created {
 		return duplicateReply(stored), nil
 	}
+	s.observe(stored)
+	reply := fmt.Sprintf("Opening *%s* (%s): %s — its channel is being created and you will be invited.", stored.Key(), stored.Severity, Escape(stored.Title))
+	if len(stored.Pager) > 0 {
+		reply += " PagerDuty is being paged."
+	}
 	return Result{
-		Reply:    fmt.Sprintf("Opening *%s* (%s): %s — its channel is being created and you will be invited.", stored.Key(), stored.Severity, Escape(stored.Title)),
+		Reply:    reply,
 		Followup: func(ctx context.Context) error { return s.setUpChannel(ctx, stored) },
 	}, nil
 }

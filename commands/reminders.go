@@ -36,28 +36,28 @@ func ReminderDue(inc *incidentbot.Incident, interval time.Duration) (due time.Ti
 	return due, true
 }
 
-// Reminders keeps every open incident's reminder due time in memory, so that
-// a sweep costs a comparison per incident, and sends the reminders that are
-// due. The Service tells it of every change to an incident.
-type Reminders struct {
-	svc     *Service
-	mu      sync.Mutex
-	due     map[int64]time.Time
-	sending map[int64]bool
+// schedule keeps, for every incident with work due, the time it is due, so
+// that a sweep costs a comparison per incident. The Service tells it of every
+// change to an incident; due derives the time from the stored incident, so a
+// restart (Load) neither loses nor repeats work.
+type schedule struct {
+	svc  *Service
+	due  func(*incidentbot.Incident) (time.Time, bool)
+	act  func(ctx context.Context, id int64) error
+	mu   sync.Mutex
+	at   map[int64]time.Time
+	busy map[int64]bool
 }
 
-// Reminders returns the reminder scheduler of the service (one per Service).
-func (s *Service) Reminders() *Reminders { return s.reminders }
-
-func newReminders(s *Service) *Reminders {
-	return &Reminders{svc: s, due: map[int64]time.Time{}, sending: map[int64]bool{}}
+func newSchedule(s *Service, due func(*incidentbot.Incident) (time.Time, bool), act func(context.Context, int64) error) *schedule {
+	return &schedule{svc: s, due: due, act: act, at: map[int64]time.Time{}, busy: map[int64]bool{}}
 }
 
-// Load reads the open incidents from the store; call it once at start-up.
-func (r *Reminders) Load(ctx context.Context) error {
-	incs, err := r.svc.store.Incidents(ctx, true)
+// Load reads every incident from the store; call it once at start-up.
+func (r *schedule) Load(ctx context.Context) error {
+	incs, err := r.svc.store.Incidents(ctx, false)
 	if err != nil {
-		return fmt.Errorf("load reminders: %w", err)
+		return fmt.Errorf("load the schedule: %w", err)
 	}
 	for _, inc := range incs {
 		r.observe(inc)
@@ -66,44 +66,44 @@ func (r *Reminders) Load(ctx context.Context) error {
 }
 
 // observe updates the due time of inc.
-func (r *Reminders) observe(inc *incidentbot.Incident) {
-	due, ok := ReminderDue(inc, r.svc.cfg.UpdateInterval)
+func (r *schedule) observe(inc *incidentbot.Incident) {
+	due, ok := r.due(inc)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if ok {
-		r.due[inc.ID] = due
+		r.at[inc.ID] = due
 	} else {
-		delete(r.due, inc.ID)
+		delete(r.at, inc.ID)
 	}
 }
 
-// Due returns the ids of incidents whose reminder is due at now and not
-// already being sent, in id order, and marks them as being sent.
-func (r *Reminders) Due(now time.Time) []int64 {
+// take returns the ids of incidents due at now and not already being
+// handled, in id order, and marks them as being handled.
+func (r *schedule) take(now time.Time) []int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var ids []int64
-	for id, due := range r.due {
-		if !now.Before(due) && !r.sending[id] {
+	for id, due := range r.at {
+		if !now.Before(due) && !r.busy[id] {
 			ids = append(ids, id)
-			r.sending[id] = true
+			r.busy[id] = true
 		}
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	return ids
 }
 
-// Sweep sends every reminder due at now, at most parallel at a time, and
-// returns how many were sent. A reminder Slack refuses is not recorded and
-// stays due, so the next sweep tries again.
-func (r *Reminders) Sweep(ctx context.Context, now time.Time, parallel int) (int, error) {
-	ids := r.Due(now)
+// Sweep does the work due at now, at most parallel incidents at a time, and
+// returns for how many incidents it succeeded. Work that fails stays due
+// (as its incident says), so a later sweep tries again.
+func (r *schedule) Sweep(ctx context.Context, now time.Time, parallel int) (int, error) {
+	ids := r.take(now)
 	if len(ids) == 0 {
 		return 0, nil
 	}
 	var (
 		mu   sync.Mutex
-		sent int
+		done int
 		errs []error
 		wg   sync.WaitGroup
 		sem  = make(chan struct{}, max(parallel, 1))
@@ -114,9 +114,9 @@ func (r *Reminders) Sweep(ctx context.Context, now time.Time, parallel int) (int
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			err := r.svc.remind(ctx, id)
+			err := r.act(ctx, id)
 			r.mu.Lock()
-			delete(r.sending, id)
+			delete(r.busy, id)
 			r.mu.Unlock()
 			mu.Lock()
 			defer mu.Unlock()
@@ -124,15 +124,15 @@ func (r *Reminders) Sweep(ctx context.Context, now time.Time, parallel int) (int
 				errs = append(errs, err)
 				return
 			}
-			sent++
+			done++
 		}()
 	}
 	wg.Wait()
-	return sent, errors.Join(errs...)
+	return done, errors.Join(errs...)
 }
 
 // Run sweeps every tick until ctx ends. onErr, if set, gets each failed sweep.
-func (r *Reminders) Run(ctx context.Context, tick time.Duration, onErr func(error)) {
+func (r *schedule) Run(ctx context.Context, tick time.Duration, onErr func(error)) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
@@ -146,6 +146,12 @@ func (r *Reminders) Run(ctx context.Context, tick time.Duration, onErr func(erro
 		}
 	}
 }
+
+// Reminders is the status-update reminder schedule.
+type Reminders = schedule
+
+// Reminders returns the status-update reminder schedule (one per Service).
+func (s *Service) Reminders() *Reminders { return s.reminders }
 
 // remind posts the status-update reminder of incident id, then records it.
 // It re-reads the incident so that an update that raced the sweep wins.

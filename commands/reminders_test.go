@@ -60,6 +60,9 @@ func (r *recorder) Post(ctx context.Context, ch, text string) (string, error) {
 }
 func (r *recorder) Update(ctx context.Context, ch, ts, text string) error { return nil }
 func (r *recorder) Pin(ctx context.Context, ch, ts string) error          { return nil }
+func (r *recorder) UserByEmail(ctx context.Context, email string) (string, error) {
+	return "", &incidentbot.Error{Code: incidentbot.ENotFound, Message: "no such user"}
+}
 func (r *recorder) Upload(ctx context.Context, ch, name, title string, content []byte, comment string) error {
 	return nil
 }

@@ -41,6 +41,8 @@ type Slack interface {
 	Pin(ctx context.Context, channelID, ts string) error
 	// Upload shares a file in a channel, with a comment.
 	Upload(ctx context.Context, channelID, name, title string, content []byte, comment string) error
+	// UserByEmail finds a user by email; ENotFound when nobody has it.
+	UserByEmail(ctx context.Context, email string) (string, error)
 }
 
 // Drafter renders an incident's post-mortem draft.
@@ -58,6 +60,15 @@ type Config struct {
 	Now             func() time.Time
 	// Drafts renders post-mortems; nil disables them.
 	Drafts Drafter
+	// Pager pages PagerDuty; nil when not configured.
+	Pager Pager
+	// OnCall finds who is on call; nil when not configured.
+	OnCall OnCallFinder
+	// PageSeverity: opening at it or worse, or raising into it, pages.
+	// Zero means sev2.
+	PageSeverity incidentbot.Severity
+	// ChannelURL links to a channel, for alerts; nil leaves links out.
+	ChannelURL func(channelID string) string
 }
 
 // Service handles /incident commands.
@@ -65,7 +76,8 @@ type Service struct {
 	store     Store
 	slack     Slack
 	cfg       Config
-	reminders *Reminders
+	reminders *schedule
+	pager     *schedule
 
 	hmu         sync.Mutex
 	headerBusy  map[int64]bool // a header refresh is running
@@ -86,8 +98,14 @@ func New(store Store, slack Slack, cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if !cfg.PageSeverity.Valid() {
+		cfg.PageSeverity = incidentbot.Sev2
+	}
 	s := &Service{store: store, slack: slack, cfg: cfg, headerBusy: map[int64]bool{}, headerDirty: map[int64]bool{}}
-	s.reminders = newReminders(s)
+	s.reminders = newSchedule(s, func(inc *incidentbot.Incident) (time.Time, bool) {
+		return ReminderDue(inc, s.cfg.UpdateInterval)
+	}, s.remind)
+	s.pager = newSchedule(s, pagerDue, s.deliverPager)
 	return s
 }
 
@@ -96,9 +114,15 @@ func New(store Store, slack Slack, cfg Config) *Service {
 func (s *Service) updateIncident(ctx context.Context, id int64, dedupKey string, fn func(*incidentbot.Incident) ([]incidentbot.TimelineEvent, error)) (*incidentbot.Incident, bool, error) {
 	inc, applied, err := s.store.UpdateIncident(ctx, id, dedupKey, fn)
 	if err == nil {
-		s.reminders.observe(inc)
+		s.observe(inc)
 	}
 	return inc, applied, err
+}
+
+// observe keeps the schedules current with a stored incident.
+func (s *Service) observe(inc *incidentbot.Incident) {
+	s.reminders.observe(inc)
+	s.pager.observe(inc)
 }
 
 // Invocation is one use of the slash command.
@@ -157,6 +181,8 @@ func (s *Service) Handle(ctx context.Context, inv Invocation) (Result, error) {
 		return c.snooze()
 	case "postmortem", "pm":
 		return c.postmortem()
+	case "page":
+		return c.page()
 	}
 	return Result{}, invalid("", "`%s` is not an /incident command.\n%s", sub, helpText)
 }

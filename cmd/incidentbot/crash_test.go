@@ -101,6 +101,7 @@ func TestKillDuringBurst(t *testing.T) {
 	// Kill once some, but not all, messages are acknowledged.
 	w.eventually("some acknowledged", func() bool { return ackedMessages(w, ch.ID) >= 40 })
 	first.kill(t)
+	w.eventually("the killed bot's socket gone", func() bool { return w.emu.Connections() == 0 })
 	<-posted
 	acked := map[string]bool{}
 	for _, e := range w.emu.Events() {

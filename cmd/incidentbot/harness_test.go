@@ -59,6 +59,8 @@ func (w *world) env(extra map[string]string) map[string]string {
 
 // running is a bot started in this process by Main.
 type running struct {
+	w      *world
+	before int // connections before it started
 	m      *Main
 	cancel context.CancelFunc
 	done   chan error
@@ -86,8 +88,8 @@ func (w *world) startWith(extra map[string]string, setup func(*Main)) *running {
 		setup(m)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{m: m, cancel: cancel, done: make(chan error, 1)}
 	before := w.emu.Connections()
+	r := &running{w: w, before: before, m: m, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- m.Run(ctx) }()
 	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer wcancel()
@@ -119,6 +121,11 @@ func (r *running) stop(t testing.TB) {
 		}
 		if err := r.m.Close(); err != nil && r.err == nil {
 			r.err = err
+		}
+		// Wait for the emulator to see the socket go, so that the next
+		// start counts connections right.
+		for deadline := time.Now().Add(5 * time.Second); r.w.emu.Connections() > r.before && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
 		}
 		if r.err != nil {
 			t.Errorf("bot run: %v", r.err)

@@ -209,7 +209,7 @@ func (m *Main) serve(ctx context.Context) error {
 
 func (m *Main) botConfig() bot.Config {
 	c := m.Config
-	return bot.Config{
+	cfg := bot.Config{
 		BotToken:           c.BotToken,
 		AppToken:           c.AppToken,
 		APIURL:             c.SlackAPIURL,
@@ -224,4 +224,6 @@ func (m *Main) botConfig() bot.Config {
 			Now:             m.Now,
 		},
 	}
+	m.pagerConfig(&cfg.Commands)
+	return cfg
 }

@@ -1,0 +1,366 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/incidentbot/incidentbot"
+)
+
+// Pager is PagerDuty's Events API as commands need it. Errors of code
+// EUnavailable are worth retrying; others are final.
+type Pager interface {
+	Trigger(ctx context.Context, a Alert) error
+	Resolve(ctx context.Context, dedupKey string) error
+}
+
+// OnCallFinder looks up who is on call now, lowest escalation level first.
+type OnCallFinder interface {
+	OnCallNow(ctx context.Context) ([]OnCall, error)
+}
+
+// Alert is a PagerDuty alert.
+type Alert struct {
+	DedupKey string
+	Summary  string
+	Severity incidentbot.Severity
+	Details  map[string]string
+	Link     string // the incident channel
+}
+
+// OnCall is a person on call.
+type OnCall struct {
+	Name, Email string
+	Level       uint
+}
+
+// pagerKey is the dedup key of a pager action: the incident's own key for
+// automatic pages, its own for each /incident page.
+func pagerKey(inc *incidentbot.Incident, a incidentbot.PagerAction) string {
+	if a.DedupKey != "" {
+		return a.DedupKey
+	}
+	return primaryKey(inc)
+}
+
+func primaryKey(inc *incidentbot.Incident) string {
+	return "incidentbot-" + inc.TeamID + "-" + inc.Key()
+}
+
+// pagerBackoff is the wait before attempt n+1 of a failed call: exponential
+// from 1s to 5m, with jitter so that a recovering PagerDuty is not hit by
+// every incident at once.
+func pagerBackoff(attempts int) time.Duration {
+	d := min(5*time.Minute, time.Second<<min(attempts-1, 9))
+	return d/2 + rand.N(d/2+1)
+}
+
+// addPagerAction appends a pending pager action to inc.
+func addPagerAction(inc *incidentbot.Incident, a incidentbot.PagerAction) {
+	a.ID = len(inc.Pager) + 1
+	a.State = incidentbot.PagerPending
+	inc.Pager = append(inc.Pager, a)
+}
+
+// pageOnChange queues what a change of severity to sev asks of PagerDuty:
+// a trigger of the incident's alert when sev is at or above the paging
+// severity and worse than before (PagerDuty updates an alert triggered
+// again with the same key), and an on-call look-up with the first page.
+func (s *Service) pageOnChange(inc *incidentbot.Incident, from, to incidentbot.Severity, reason, by string, now time.Time) {
+	if s.cfg.Pager == nil || !to.AtLeast(s.cfg.PageSeverity) || (from.Valid() && from.AtLeast(to)) {
+		return
+	}
+	first := true
+	for _, a := range inc.Pager {
+		if a.Kind == incidentbot.PageTrigger && a.DedupKey == "" {
+			first = false
+		}
+	}
+	addPagerAction(inc, incidentbot.PagerAction{Kind: incidentbot.PageTrigger, Severity: to, Reason: reason, RequestedBy: by, RequestedAt: now})
+	if first && s.cfg.OnCall != nil {
+		addPagerAction(inc, incidentbot.PagerAction{Kind: incidentbot.PageOnCall, RequestedBy: by, RequestedAt: now})
+	}
+}
+
+// channelGrace is how long a page waits for the incident channel, so that
+// the alert can link to it; after that it goes without: paging must not
+// depend on Slack.
+const channelGrace = 3 * time.Second
+
+// readyAt is when pager action a of inc may be attempted; false while it
+// must wait for the channel (an on-call look-up invites people into it).
+func readyAt(inc *incidentbot.Incident, a incidentbot.PagerAction) (time.Time, bool) {
+	at := a.NextAttempt
+	if at.IsZero() {
+		at = a.RequestedAt
+	}
+	if inc.ChannelID == "" {
+		if a.Kind == incidentbot.PageOnCall {
+			return time.Time{}, false
+		}
+		if g := a.RequestedAt.Add(channelGrace); at.Before(g) {
+			at = g
+		}
+	}
+	return at, true
+}
+
+// pagerDue is when incident inc next has pager work: the earliest time one
+// of its pending actions is ready.
+func pagerDue(inc *incidentbot.Incident) (time.Time, bool) {
+	var due time.Time
+	ok := false
+	for _, a := range inc.Pager {
+		if a.State != incidentbot.PagerPending {
+			continue
+		}
+		at, ready := readyAt(inc, a)
+		if ready && (!ok || at.Before(due)) {
+			due, ok = at, true
+		}
+	}
+	return due, ok
+}
+
+// PagerOutbox returns the schedule that delivers pager actions.
+func (s *Service) PagerOutbox() *schedule { return s.pager }
+
+// deliverPager sends incident id's due pager actions in order. A failure
+// stops the incident's later PagerDuty calls (so a resolve never overtakes
+// its trigger) and schedules a retry.
+func (s *Service) deliverPager(ctx context.Context, id int64) error {
+	inc, err := s.store.Incident(ctx, id)
+	if err != nil {
+		return fmt.Errorf("page for INC-%d: %w", id, err)
+	}
+	now := s.cfg.Now().UTC()
+	for _, a := range inc.PendingPager() {
+		if at, ready := readyAt(inc, a); !ready || at.After(now) {
+			if a.Kind == incidentbot.PageOnCall {
+				continue
+			}
+			break
+		}
+		var callErr error
+		var mutate func(*incidentbot.Incident) []incidentbot.TimelineEvent
+		var msg string
+		switch a.Kind {
+		case incidentbot.PageTrigger:
+			callErr = s.cfg.Pager.Trigger(ctx, s.alert(inc, a))
+			mutate = func(*incidentbot.Incident) []incidentbot.TimelineEvent {
+				return []incidentbot.TimelineEvent{{Kind: incidentbot.EventPage, At: now, Actor: a.RequestedBy, Ref: pagerKey(inc, a), To: a.Severity.String(), Text: a.Reason}}
+			}
+			msg = fmt.Sprintf(":pager: Paged PagerDuty (%s, alert `%s`): %s", a.Severity, pagerKey(inc, a), Escape(a.Reason))
+		case incidentbot.PageResolve:
+			callErr = s.cfg.Pager.Resolve(ctx, pagerKey(inc, a))
+			mutate = func(*incidentbot.Incident) []incidentbot.TimelineEvent {
+				return []incidentbot.TimelineEvent{{Kind: incidentbot.EventPageResolved, At: now, Actor: a.RequestedBy, Ref: pagerKey(inc, a)}}
+			}
+			msg = fmt.Sprintf(":pager: Resolved the PagerDuty alert `%s`.", pagerKey(inc, a))
+		case incidentbot.PageOnCall:
+			var calls []OnCall
+			calls, callErr = s.cfg.OnCall.OnCallNow(ctx)
+			if callErr == nil {
+				mutate, msg, callErr = s.bringOnCall(ctx, inc, calls, now)
+			}
+		}
+		if err := s.finishPager(ctx, inc, a, callErr, mutate, msg, now); err != nil {
+			return err
+		}
+		if callErr != nil && a.Kind != incidentbot.PageOnCall {
+			break
+		}
+	}
+	return nil
+}
+
+// finishPager records the outcome of one pager action and tells the channel.
+func (s *Service) finishPager(ctx context.Context, inc *incidentbot.Incident, a incidentbot.PagerAction, callErr error,
+	mutate func(*incidentbot.Incident) []incidentbot.TimelineEvent, msg string, now time.Time) error {
+	retry := incidentbot.ErrorCode(callErr) == incidentbot.EUnavailable
+	var attempts int
+	updated, _, err := s.updateIncident(ctx, inc.ID, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+		p := i.PagerAction(a.ID)
+		if p == nil || p.State != incidentbot.PagerPending {
+			return nil, nil
+		}
+		p.Attempts++
+		attempts = p.Attempts
+		switch {
+		case callErr == nil:
+			p.State, p.DoneAt, p.LastError = incidentbot.PagerDone, now, ""
+			if mutate != nil {
+				return mutate(i), nil
+			}
+		case retry:
+			p.NextAttempt, p.LastError = now.Add(pagerBackoff(p.Attempts)), incidentbot.ErrorMessage(callErr)
+		default:
+			p.State, p.LastError = incidentbot.PagerFailed, incidentbot.ErrorMessage(callErr)
+			return []incidentbot.TimelineEvent{{Kind: incidentbot.EventNotice, At: now, Ref: pagerKey(i, *p), Text: "PagerDuty refused: " + p.LastError}}, nil
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("record the pager outcome of %s: %w", inc.Key(), err)
+	}
+	what := "page"
+	switch a.Kind {
+	case incidentbot.PageResolve:
+		what = "resolve of the PagerDuty alert"
+	case incidentbot.PageOnCall:
+		what = "on-call look-up"
+	}
+	switch {
+	case callErr == nil && attempts > 1:
+		msg += fmt.Sprintf(" (delivered after %d attempts)", attempts)
+	case callErr == nil:
+	case retry && attempts == 1:
+		msg = fmt.Sprintf(":warning: PagerDuty is not answering (%s): the %s is pending and will be retried until it goes through.", Escape(incidentbot.ErrorMessage(callErr)), what)
+	case retry:
+		msg = ""
+	default:
+		msg = fmt.Sprintf(":x: PagerDuty refused the %s: %s", what, Escape(incidentbot.ErrorMessage(callErr)))
+	}
+	if msg != "" && updated.ChannelID != "" {
+		if _, err := s.slack.Post(ctx, updated.ChannelID, msg); err != nil {
+			return fmt.Errorf("tell %s about PagerDuty: %w", inc.Key(), err)
+		}
+	}
+	if callErr != nil && retry {
+		return fmt.Errorf("%s for %s: %w", what, inc.Key(), callErr)
+	}
+	return nil
+}
+
+// alert is the PagerDuty alert of a trigger action.
+func (s *Service) alert(inc *incidentbot.Incident, a incidentbot.PagerAction) Alert {
+	title := slackEntities.Replace(inc.Title)
+	summary := fmt.Sprintf("%s [%s] %s", inc.Key(), a.Severity, title)
+	if a.DedupKey != "" && a.Reason != "" {
+		summary += " — " + slackEntities.Replace(a.Reason)
+	}
+	details := map[string]string{
+		"incident": inc.Key(), "title": title, "severity": a.Severity.String(), "status": string(inc.Status),
+		"declarer": inc.Declarer, "reason": slackEntities.Replace(a.Reason),
+	}
+	if c := inc.Roles[incidentbot.RoleCommander]; c != "" {
+		details["commander"] = c
+	}
+	link := ""
+	if inc.ChannelID != "" {
+		details["channel"] = "#" + inc.ChannelName
+		if s.cfg.ChannelURL != nil {
+			link = s.cfg.ChannelURL(inc.ChannelID)
+			details["channel_url"] = link
+		}
+	}
+	return Alert{DedupKey: pagerKey(inc, a), Summary: summary, Severity: a.Severity, Details: details, Link: link}
+}
+
+// bringOnCall finds the on-call people of the lowest level in Slack by email,
+// invites them, and makes the first one commander when there is none (or
+// proposes them). People without a Slack account are named.
+func (s *Service) bringOnCall(ctx context.Context, inc *incidentbot.Incident, calls []OnCall, now time.Time) (func(*incidentbot.Incident) []incidentbot.TimelineEvent, string, error) {
+	if len(calls) == 0 {
+		return func(*incidentbot.Incident) []incidentbot.TimelineEvent {
+			return []incidentbot.TimelineEvent{{Kind: incidentbot.EventOnCall, At: now, Text: "nobody is on call"}}
+		}, ":pager: PagerDuty says nobody is on call for the escalation policy.", nil
+	}
+	level := calls[0].Level
+	type found struct {
+		call OnCall
+		user string
+	}
+	var people []found
+	for _, c := range calls {
+		if c.Level != level {
+			break
+		}
+		id, err := s.slack.UserByEmail(ctx, c.Email)
+		switch {
+		case err == nil:
+			if err := s.slack.Invite(ctx, inc.ChannelID, id); err != nil {
+				return nil, "", err
+			}
+		case incidentbot.ErrorCode(err) == incidentbot.ENotFound:
+		default:
+			return nil, "", err
+		}
+		people = append(people, found{c, id})
+	}
+	var lines []string
+	commander := ""
+	for _, p := range people {
+		if p.user == "" {
+			lines = append(lines, fmt.Sprintf(":pager: PagerDuty says *%s* (%s) is on call, but no Slack account has that email: reach them through PagerDuty.", Escape(p.call.Name), Escape(p.call.Email)))
+			continue
+		}
+		if commander == "" && inc.Roles[incidentbot.RoleCommander] == "" {
+			commander = p.user
+			lines = append(lines, fmt.Sprintf(":pager: <@%s> is on call (PagerDuty) and joined; with no commander set, they are now the *Incident commander*. Hand it over with `/incident role commander @someone`.", p.user))
+			continue
+		}
+		lines = append(lines, fmt.Sprintf(":pager: <@%s> is on call (PagerDuty) and has been invited. <@%s>, to take command type `/incident role commander me`.", p.user, p.user))
+	}
+	mutate := func(i *incidentbot.Incident) []incidentbot.TimelineEvent {
+		var evs []incidentbot.TimelineEvent
+		for _, p := range people {
+			evs = append(evs, incidentbot.TimelineEvent{Kind: incidentbot.EventOnCall, At: now, To: p.user, Text: p.call.Name})
+		}
+		if commander != "" && i.Roles[incidentbot.RoleCommander] == "" {
+			if i.Roles == nil {
+				i.Roles = map[incidentbot.Role]string{}
+			}
+			i.Roles[incidentbot.RoleCommander] = commander
+			if i.AcknowledgedAt.IsZero() {
+				i.AcknowledgedAt = now
+			}
+			evs = append(evs, incidentbot.TimelineEvent{Kind: incidentbot.EventRole, At: now, Ref: string(incidentbot.RoleCommander), To: commander, Text: "on call in PagerDuty"})
+		}
+		return evs
+	}
+	return mutate, strings.Join(lines, "\n"), nil
+}
+
+const pageUsage = "/incident page [note]"
+
+func (c *call) page() (Result, error) {
+	if c.cfg.Pager == nil {
+		return Result{}, invalid("", "PagerDuty is not configured on this bot: the operators set PAGERDUTY_ROUTING_KEY (an Events API v2 integration key) to page, "+
+			"and PAGERDUTY_TOKEN with PAGERDUTY_ESCALATION_POLICY to bring the on-call into the channel.")
+	}
+	inc, err := c.openIncident(pageUsage)
+	if err != nil {
+		return Result{}, err
+	}
+	now := c.now()
+	note := c.args
+	reason := note
+	if reason == "" {
+		reason = "paged by <@" + c.inv.UserID + ">"
+	}
+	inc, applied, err := c.update(inc.ID, true, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+		n := 1
+		for _, a := range i.Pager {
+			if a.Kind == incidentbot.PageTrigger && a.DedupKey != "" {
+				n++
+			}
+		}
+		addPagerAction(i, incidentbot.PagerAction{Kind: incidentbot.PageTrigger, DedupKey: fmt.Sprintf("%s-page-%d", primaryKey(i), n),
+			Severity: i.Severity, Reason: reason, RequestedBy: c.inv.UserID, RequestedAt: now})
+		if c.cfg.OnCall != nil {
+			addPagerAction(i, incidentbot.PagerAction{Kind: incidentbot.PageOnCall, RequestedBy: c.inv.UserID, RequestedAt: now})
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	if !applied {
+		return duplicateReply(inc), nil
+	}
+	return Result{Reply: fmt.Sprintf("Paging PagerDuty for %s; the channel will hear when it is delivered.", inc.Key())}, nil
+}
