@@ -16,6 +16,7 @@ import (
 
 	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/commands"
+	"github.com/incidentbot/incidentbot/internal/ops"
 	"github.com/incidentbot/incidentbot/templates"
 )
 
@@ -24,6 +25,7 @@ type Store interface {
 	commands.Store
 	AppendEvents(ctx context.Context, events ...incidentbot.TimelineEvent) (int, error)
 	PutUsers(ctx context.Context, users ...incidentbot.User) error
+	LastEventTS(ctx context.Context, id int64) (string, error)
 	RecordSource
 }
 
@@ -48,6 +50,8 @@ type Config struct {
 	// Zero means a tenth of the update interval, at most 200ms.
 	ReminderTick time.Duration
 	Commands     commands.Config
+	// Metrics records what the bot does; nil records nothing.
+	Metrics *ops.Metrics
 	// PostMortem is the post-mortem template; nil disables drafts.
 	PostMortem *templates.PostMortem
 	Logger     logrus.FieldLogger
@@ -64,18 +68,20 @@ type Bot struct {
 
 	botUserID, botID, teamID string
 
-	channels   sync.Map // channel ID → incident ID, for incident channels
-	users      sync.Map // user ID → struct{}: names known or being fetched
-	inflight   sync.WaitGroup
-	followups  sync.WaitGroup
-	sem        chan struct{}
-	connected  atomic.Bool
-	received   atomic.Int64 // envelopes received
-	acked      atomic.Int64 // envelopes acknowledged
-	storeOK    atomic.Bool
-	followCtx  context.Context
-	stopFollow context.CancelFunc
-	cron       *cron.Cron
+	channels    sync.Map     // channel ID → incident ID, for incident channels
+	storeNotice sync.Map     // channel ID → time of the last storage-failure notice
+	lastHealthy atomic.Int64 // unix nanos of the last frame of the previous healthy connection
+	users       sync.Map     // user ID → struct{}: names known or being fetched
+	inflight    sync.WaitGroup
+	followups   sync.WaitGroup
+	sem         chan struct{}
+	connected   atomic.Bool
+	received    atomic.Int64 // envelopes received
+	acked       atomic.Int64 // envelopes acknowledged
+	storeOK     atomic.Bool
+	followCtx   context.Context
+	stopFollow  context.CancelFunc
+	cron        *cron.Cron
 	// workspaceURL is https://<team>.slack.com/, for links to channels.
 	workspaceURL atomic.Value
 	schedDone    chan struct{}
@@ -103,16 +109,17 @@ func New(cfg Config, store Store) (*Bot, error) {
 		l.Out = discard{}
 		cfg.Logger = l
 	}
-	api := newSlackClient(cfg.BotToken, cfg.AppToken, cfg.APIURL, cfg.HTTPTimeout)
+	api := newSlackClient(cfg.BotToken, cfg.AppToken, cfg.APIURL, cfg.HTTPTimeout, cfg.Metrics)
 	b := &Bot{
 		cfg:   cfg,
 		log:   cfg.Logger,
 		store: store,
 		api:   api,
-		slack: &slackAPI{api: api},
+		slack: &slackAPI{api: api, metrics: cfg.Metrics},
 		sem:   make(chan struct{}, cfg.MaxInFlight),
 	}
 	cfg.Commands.ChannelURL = b.channelURL
+	cfg.Commands.OnReminder = cfg.Metrics.ReminderSent
 	if cfg.PostMortem != nil {
 		cfg.Commands.Drafts = Drafts{Source: store, Template: cfg.PostMortem}
 		b.cfg = cfg
@@ -143,7 +150,7 @@ func (b *Bot) StoreHealthy() bool { return b.storeOK.Load() }
 func (b *Bot) Run(ctx context.Context) error {
 	auth, err := b.api.AuthTestContext(ctx)
 	if err != nil {
-		return fmt.Errorf("bot: check the bot token with auth.test: %w", slackError("auth.test", err))
+		return fmt.Errorf("bot: check the bot token with auth.test: %w", b.slack.err("auth.test", err))
 	}
 	b.botUserID, b.botID, b.teamID = auth.UserID, auth.BotID, auth.TeamID
 	b.workspaceURL.Store(auth.URL)
@@ -155,7 +162,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	}
 	if ch := b.cfg.Commands.AnnounceChannel; ch != "" {
 		if _, _, _, err := b.api.JoinConversationContext(ctx, ch); err != nil {
-			b.log.WithField("channel", ch).WithError(slackError("conversations.join", err)).Warn("cannot join the announce channel; announcements may fail")
+			b.log.WithField("channel", ch).WithError(b.slack.err("conversations.join", err)).Warn("cannot join the announce channel; announcements may fail")
 		}
 	}
 
@@ -221,7 +228,9 @@ func wait(wg *sync.WaitGroup, d time.Duration) bool {
 // dispatch hands an envelope to its own goroutine. It returns false when
 // the bot is shutting down and takes no more envelopes.
 func (b *Bot) dispatch(ctx context.Context, c *conn, req socketmode.Request) bool {
+	start := time.Now()
 	b.received.Add(1)
+	b.cfg.Metrics.EnvelopeReceived(req.Type)
 	select {
 	case b.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -231,7 +240,7 @@ func (b *Bot) dispatch(ctx context.Context, c *conn, req socketmode.Request) boo
 	go func() {
 		defer b.inflight.Done()
 		defer func() { <-b.sem }()
-		env := &envelope{req: req, conn: c, log: b.log.WithField("envelope", req.EnvelopeID)}
+		env := &envelope{req: req, conn: c, log: b.log.WithField("envelope", req.EnvelopeID), start: start}
 		defer func() {
 			if p := recover(); p != nil {
 				env.log.WithField("panic", fmt.Sprint(p)).Error("handler panicked; the envelope is not acknowledged")
@@ -380,4 +389,16 @@ func (b *Bot) channelURL(channelID string) string {
 		return ""
 	}
 	return strings.TrimSuffix(base, "/") + "/archives/" + channelID
+}
+
+// Ready reports whether the bot can do its job: the database takes writes
+// and the Slack socket is connected. /readyz serves it.
+func (b *Bot) Ready() (bool, string) {
+	switch {
+	case !b.storeOK.Load():
+		return false, "the database cannot be written"
+	case !b.connected.Load():
+		return false, "not connected to Slack (connecting or reconnecting)"
+	}
+	return true, ""
 }

@@ -70,29 +70,18 @@ func (b *Bot) captureMessage(ev *slackevents.MessageEvent) captured {
 	one := func(e incidentbot.TimelineEvent) captured {
 		return captured{ev.Channel, []incidentbot.TimelineEvent{e}}
 	}
-	switch ev.SubType {
-	case "", "thread_broadcast", "file_share", "bot_message", "me_message":
-		if b.ownMessage(ev.User, ev.BotID) {
+	switch {
+	case capturedSubtype(ev.SubType):
+		var files []slack.File
+		if ev.Message != nil {
+			files = ev.Message.Files
+		}
+		e, ok := b.newMessage(ev.User, ev.BotID, ev.Text, ev.TimeStamp, ev.ThreadTimeStamp, files)
+		if !ok {
 			return captured{}
 		}
-		e := incidentbot.TimelineEvent{
-			Kind: incidentbot.EventMessage, At: tsTime(ev.TimeStamp), Actor: ev.User, TS: ev.TimeStamp,
-			Text: ev.Text, DedupKey: "msg:" + ev.TimeStamp,
-		}
-		if e.Actor == "" {
-			e.Actor = ev.BotID
-		}
-		if ev.ThreadTimeStamp != "" && ev.ThreadTimeStamp != ev.TimeStamp {
-			e.ThreadTS = ev.ThreadTimeStamp
-		}
-		if ev.Message != nil && len(ev.Message.Files) > 0 {
-			e.Kind = incidentbot.EventFileShared
-			for _, f := range ev.Message.Files {
-				e.Files = append(e.Files, fileOf(f))
-			}
-		}
 		return one(e)
-	case "message_changed":
+	case ev.SubType == "message_changed":
 		m, prev := ev.Message, ev.PreviousMessage
 		if m == nil || b.ownMessage(m.User, m.BotID) {
 			return captured{}
@@ -117,7 +106,7 @@ func (b *Bot) captureMessage(ev *slackevents.MessageEvent) captured {
 			e.ThreadTS = m.ThreadTimestamp
 		}
 		return one(e)
-	case "message_deleted":
+	case ev.SubType == "message_deleted":
 		prev := ev.PreviousMessage
 		if prev != nil && b.ownMessage(prev.User, prev.BotID) {
 			return captured{}
@@ -138,6 +127,39 @@ func (b *Bot) captureMessage(ev *slackevents.MessageEvent) captured {
 		return one(e)
 	}
 	return captured{}
+}
+
+// capturedSubtypes are the message subtypes recorded as new messages.
+func capturedSubtype(subtype string) bool {
+	switch subtype {
+	case "", "thread_broadcast", "file_share", "bot_message", "me_message":
+		return true
+	}
+	return false
+}
+
+// newMessage is the timeline event of a new message (or thread reply), from
+// an event or from conversations.history; false for the bot's own.
+func (b *Bot) newMessage(user, botID, text, ts, threadTS string, files []slack.File) (incidentbot.TimelineEvent, bool) {
+	if b.ownMessage(user, botID) {
+		return incidentbot.TimelineEvent{}, false
+	}
+	e := incidentbot.TimelineEvent{
+		Kind: incidentbot.EventMessage, At: tsTime(ts), Actor: user, TS: ts, Text: text, DedupKey: "msg:" + ts,
+	}
+	if e.Actor == "" {
+		e.Actor = botID
+	}
+	if threadTS != "" && threadTS != ts {
+		e.ThreadTS = threadTS
+	}
+	if len(files) > 0 {
+		e.Kind = incidentbot.EventFileShared
+		for _, f := range files {
+			e.Files = append(e.Files, fileOf(f))
+		}
+	}
+	return e, true
 }
 
 func fileOf(f slack.File) incidentbot.File {
@@ -188,7 +210,7 @@ func (b *Bot) onEvent(ctx context.Context, env *envelope, eae slackevents.Events
 	log = log.WithField("channel", c.channel)
 	id, err := b.incidentOf(ctx, c.channel)
 	if err != nil {
-		b.storeFailed(log, err)
+		b.storeFailed(ctx, log, c.channel, err)
 		return
 	}
 	if id == 0 {
@@ -198,10 +220,12 @@ func (b *Bot) onEvent(ctx context.Context, env *envelope, eae slackevents.Events
 	for i := range c.events {
 		c.events[i].IncidentID = id
 	}
-	if _, err := b.store.AppendEvents(ctx, c.events...); err != nil {
-		b.storeFailed(log.WithField("incident", incidentbot.IncidentKey(id)), err)
+	n, err := b.store.AppendEvents(ctx, c.events...)
+	if err != nil {
+		b.storeFailed(ctx, log.WithField("incident", incidentbot.IncidentKey(id)), c.channel, err)
 		return
 	}
+	b.cfg.Metrics.EventsStored(n)
 	b.storeOK.Store(true)
 	b.ack(env, nil)
 	for _, e := range c.events {
@@ -209,11 +233,28 @@ func (b *Bot) onEvent(ctx context.Context, env *envelope, eae slackevents.Events
 	}
 }
 
-// storeFailed makes a storage failure loud; the envelope stays
+// storeFailed makes a storage failure loud: /readyz fails, the log says so,
+// and so does the channel (at most once a minute); the envelope stays
 // unacknowledged so that Slack delivers it again.
-func (b *Bot) storeFailed(log logrus.FieldLogger, err error) {
+func (b *Bot) storeFailed(ctx context.Context, log logrus.FieldLogger, channel string, err error) {
 	b.storeOK.Store(false)
 	log.WithError(err).Error("could not record the event; leaving it unacknowledged for redelivery")
+	now := time.Now()
+	if last, ok := b.storeNotice.Load(channel); ok && now.Sub(last.(time.Time)) < time.Minute {
+		return
+	}
+	b.storeNotice.Store(channel, now)
+	b.followups.Add(1)
+	go func() {
+		defer b.followups.Done()
+		ctx, cancel := context.WithTimeout(b.followCtx, 30*time.Second)
+		defer cancel()
+		text := ":warning: incidentbot cannot write to its database right now (" + incidentbot.ErrorMessage(err) +
+			"). Messages here are not recorded yet; Slack delivers them again and they will be recorded when the storage recovers."
+		if _, err := b.slack.Post(ctx, channel, text); err != nil {
+			log.WithError(err).Warn("could not tell the channel about the storage failure")
+		}
+	}()
 }
 
 // learnUser fetches and stores the display name of a user the first time
@@ -233,7 +274,7 @@ func (b *Bot) learnUser(id string) {
 		u, err := b.api.GetUserInfoContext(ctx, id)
 		if err != nil {
 			b.users.Delete(id)
-			b.log.WithField("user", id).WithError(slackError("users.info", err)).Debug("could not fetch a user's name")
+			b.log.WithField("user", id).WithError(b.slack.err("users.info", err)).Debug("could not fetch a user's name")
 			return
 		}
 		name := u.Profile.DisplayName

@@ -11,12 +11,13 @@ import (
 
 	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/commands"
+	"github.com/incidentbot/incidentbot/internal/ops"
 )
 
 // newSlackClient returns a slack-go client for the Web API at apiURL that
 // retries rate limits (honouring Retry-After), 5xx answers and connection
 // errors with backoff and jitter, with an explicit timeout on every call.
-func newSlackClient(botToken, appToken, apiURL string, timeout time.Duration) *slack.Client {
+func newSlackClient(botToken, appToken, apiURL string, timeout time.Duration, m *ops.Metrics) *slack.Client {
 	rc := slack.DefaultRetryConfig()
 	rc.MaxRetries = 5
 	rc.RetryAfterDuration = 5 * time.Second
@@ -31,7 +32,7 @@ func newSlackClient(botToken, appToken, apiURL string, timeout time.Duration) *s
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost = 64, 32, 32
 	opts := []slack.Option{
-		slack.OptionHTTPClient(&http.Client{Timeout: timeout, Transport: tr}),
+		slack.OptionHTTPClient(&http.Client{Timeout: timeout, Transport: m.Transport("slack", tr)}),
 		slack.OptionRetryConfig(rc),
 		slack.OptionAppLevelToken(appToken),
 	}
@@ -43,7 +44,17 @@ func newSlackClient(botToken, appToken, apiURL string, timeout time.Duration) *s
 
 // slackAPI implements commands.Slack over slack-go.
 type slackAPI struct {
-	api *slack.Client
+	api     *slack.Client
+	metrics *ops.Metrics
+}
+
+// err counts a Slack refusal (HTTP failures are counted by the transport)
+// and returns slackError.
+func (s *slackAPI) err(method string, err error) error {
+	if code := slackErrorCode(err); code != "" {
+		s.metrics.APIError("slack", method, code)
+	}
+	return slackError(method, err)
 }
 
 var _ commands.Slack = (*slackAPI)(nil)
@@ -83,7 +94,7 @@ func (s *slackAPI) CreateChannel(ctx context.Context, name string) (string, erro
 		if slackErrorCode(err) == "name_taken" {
 			return "", &incidentbot.Error{Code: incidentbot.EConflict, Message: fmt.Sprintf("the channel name %s is taken", name), Err: err}
 		}
-		return "", slackError("conversations.create", err)
+		return "", s.err("conversations.create", err)
 	}
 	return ch.ID, nil
 }
@@ -97,20 +108,20 @@ func (s *slackAPI) Invite(ctx context.Context, channelID string, users ...string
 	case "already_in_channel", "cant_invite_self":
 		return nil
 	}
-	return slackError("conversations.invite", err)
+	return s.err("conversations.invite", err)
 }
 
 func (s *slackAPI) Post(ctx context.Context, channelID, text string) (string, error) {
 	_, ts, err := s.api.PostMessageContext(ctx, channelID, slack.MsgOptionText(text, false))
 	if err != nil {
-		return "", slackError("chat.postMessage", err)
+		return "", s.err("chat.postMessage", err)
 	}
 	return ts, nil
 }
 
 func (s *slackAPI) Update(ctx context.Context, channelID, ts, text string) error {
 	if _, _, _, err := s.api.UpdateMessageContext(ctx, channelID, ts, slack.MsgOptionText(text, false)); err != nil {
-		return slackError("chat.update", err)
+		return s.err("chat.update", err)
 	}
 	return nil
 }
@@ -118,7 +129,7 @@ func (s *slackAPI) Update(ctx context.Context, channelID, ts, text string) error
 func (s *slackAPI) Pin(ctx context.Context, channelID, ts string) error {
 	err := s.api.AddPinContext(ctx, channelID, slack.NewRefToMessage(channelID, ts))
 	if err != nil && slackErrorCode(err) != "already_pinned" {
-		return slackError("pins.add", err)
+		return s.err("pins.add", err)
 	}
 	return nil
 }
@@ -126,7 +137,7 @@ func (s *slackAPI) Pin(ctx context.Context, channelID, ts string) error {
 // Ephemeral shows text to user in channel only.
 func (s *slackAPI) Ephemeral(ctx context.Context, channelID, userID, text string) error {
 	if _, err := s.api.PostEphemeralContext(ctx, channelID, userID, slack.MsgOptionText(text, false)); err != nil {
-		return slackError("chat.postEphemeral", err)
+		return s.err("chat.postEphemeral", err)
 	}
 	return nil
 }
@@ -141,7 +152,7 @@ func (s *slackAPI) Upload(ctx context.Context, channelID, name, title string, co
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():
-				return slackError("files.upload", err)
+				return s.err("files.upload", err)
 			case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
 			}
 		}
@@ -152,11 +163,11 @@ func (s *slackAPI) Upload(ctx context.Context, channelID, name, title string, co
 		if err == nil {
 			return nil
 		}
-		if incidentbot.ErrorCode(slackError("files.upload", err)) != incidentbot.EUnavailable {
+		if incidentbot.ErrorCode(s.err("files.upload", err)) != incidentbot.EUnavailable {
 			break
 		}
 	}
-	return slackError("files.upload", err)
+	return s.err("files.upload", err)
 }
 
 func (s *slackAPI) UserByEmail(ctx context.Context, email string) (string, error) {
@@ -165,7 +176,7 @@ func (s *slackAPI) UserByEmail(ctx context.Context, email string) (string, error
 		if slackErrorCode(err) == "users_not_found" {
 			return "", &incidentbot.Error{Code: incidentbot.ENotFound, Message: "no Slack account has the email " + email, Err: err}
 		}
-		return "", slackError("users.lookupByEmail", err)
+		return "", s.err("users.lookupByEmail", err)
 	}
 	return u.ID, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/slack-go/slack"
@@ -39,6 +40,7 @@ func (b *Bot) onSlash(ctx context.Context, env *envelope, cmd slack.SlashCommand
 	res, err := b.cmds.Handle(ctx, commands.Invocation{
 		TeamID: cmd.TeamID, ChannelID: cmd.ChannelID, UserID: cmd.UserID, Text: cmd.Text, DedupKey: cmd.TriggerID,
 	})
+	defer func() { b.cfg.Metrics.CommandDone(commands.Subcommand(cmd.Text), time.Since(env.start)) }()
 	if err != nil {
 		if incidentbot.ErrorCode(err) == incidentbot.EUnavailable {
 			b.storeOK.Store(false)
@@ -55,7 +57,7 @@ func (b *Bot) onSlash(ctx context.Context, env *envelope, cmd slack.SlashCommand
 		b.ack(env, nil)
 		if _, err := b.api.OpenViewContext(ctx, cmd.TriggerID, openModal()); err != nil {
 			log.WithError(err).Warn("could not open the modal")
-			b.tellByURL(ctx, log, cmd.ResponseURL, ":warning: The form could not be opened ("+incidentbot.ErrorMessage(slackError("views.open", err))+"). Type `/incident open [sev1..sev4] <title>` instead.")
+			b.tellByURL(ctx, log, cmd.ResponseURL, ":warning: The form could not be opened ("+incidentbot.ErrorMessage(b.slack.err("views.open", err))+"). Type `/incident open [sev1..sev4] <title>` instead.")
 		}
 		return
 	}

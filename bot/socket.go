@@ -16,6 +16,8 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
+
+	"github.com/incidentbot/incidentbot"
 )
 
 // The Socket Mode connection is run here rather than by socketmode.Client's
@@ -98,7 +100,7 @@ func (b *Bot) connectOnce(ctx context.Context) error {
 	_, url, err := b.api.StartSocketModeContext(octx)
 	cancel()
 	if err != nil {
-		return slackError("apps.connections.open", err)
+		return b.slack.err("apps.connections.open", err)
 	}
 	dialer := websocket.Dialer{HandshakeTimeout: b.cfg.HTTPTimeout, Proxy: http.ProxyFromEnvironment}
 	ws, resp, err := dialer.DialContext(ctx, url, http.Header{"Origin": {"https://api.slack.com"}})
@@ -124,7 +126,13 @@ func (b *Bot) connectOnce(ctx context.Context) error {
 	defer stop()
 	go b.watch(c)
 	defer c.close()
-	return b.read(ctx, c)
+	err = b.read(ctx, c)
+	if errors.Is(err, errHealthyEnd) {
+		// The moment this connection was last known healthy: the next
+		// connection backfills from there.
+		b.lastHealthy.Store(c.lastFrame.Load())
+	}
+	return err
 }
 
 // watch replaces a connection that has been silent for StaleAfter: Socket
@@ -168,6 +176,7 @@ func (b *Bot) read(ctx context.Context, c *conn) error {
 			helloed = true
 			b.connected.Store(true)
 			b.log.WithField("connections", req.NumConnections).Info("connected to Slack over Socket Mode")
+			b.startBackfill()
 		case socketmode.RequestTypeDisconnect:
 			b.log.WithField("reason", req.Reason).Info("Slack asked to reconnect")
 			return errHealthyEnd
@@ -186,9 +195,10 @@ func (b *Bot) read(ctx context.Context, c *conn) error {
 
 // envelope is one Socket Mode request being handled.
 type envelope struct {
-	req  socketmode.Request
-	conn *conn
-	log  logrus.FieldLogger
+	req   socketmode.Request
+	conn  *conn
+	log   logrus.FieldLogger
+	start time.Time // when it was read
 }
 
 // ack acknowledges the envelope on the connection it came from, with an
@@ -204,6 +214,7 @@ func (b *Bot) ack(env *envelope, payload any) {
 		return
 	}
 	b.acked.Add(1)
+	b.cfg.Metrics.EnvelopeAcked(env.req.Type)
 }
 
 // decode parses an envelope's payload with slack-go's types.
@@ -222,4 +233,30 @@ func decode(req socketmode.Request) (any, error) {
 		return cb, err
 	}
 	return nil, fmt.Errorf("unknown envelope type %q", req.Type)
+}
+
+// startBackfill backfills the open incident channels after a connection:
+// from the moment the previous connection was last known healthy, or, for
+// the first connection of this process, from the last message stored for
+// each channel; both less BackfillMargin. The previous connection's last
+// healthy moment is used rather than the last stored message because a
+// late redelivery of a newer message must not hide an older missed one.
+func (b *Bot) startBackfill() {
+	prev := b.lastHealthy.Load()
+	b.followups.Add(1)
+	go func() {
+		defer b.followups.Done()
+		ctx, cancel := context.WithTimeout(b.followCtx, 2*time.Minute)
+		defer cancel()
+		b.backfill(ctx, func(inc *incidentbot.Incident) time.Time {
+			if prev != 0 {
+				return time.Unix(0, prev).Add(-BackfillMargin)
+			}
+			ts, err := b.store.LastEventTS(ctx, inc.ID)
+			if err != nil || ts == "" {
+				return inc.OpenedAt
+			}
+			return tsTime(ts).Add(-BackfillMargin)
+		})
+	}()
 }

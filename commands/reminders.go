@@ -177,6 +177,9 @@ func (s *Service) remind(ctx context.Context, id int64) error {
 	if _, err := s.slack.Post(ctx, inc.ChannelID, text); err != nil {
 		return fmt.Errorf("remind %s: %w", inc.Key(), err)
 	}
+	if s.cfg.OnReminder != nil {
+		s.cfg.OnReminder()
+	}
 	_, _, err = s.updateIncident(ctx, id, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		i.LastReminderAt = now
 		return []incidentbot.TimelineEvent{{Kind: incidentbot.EventReminder, At: now, To: i.Commander(),

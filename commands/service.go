@@ -69,6 +69,8 @@ type Config struct {
 	PageSeverity incidentbot.Severity
 	// ChannelURL links to a channel, for alerts; nil leaves links out.
 	ChannelURL func(channelID string) string
+	// OnReminder, if set, is called for each reminder posted (metrics).
+	OnReminder func()
 }
 
 // Service handles /incident commands.
@@ -185,6 +187,20 @@ func (s *Service) Handle(ctx context.Context, inv Invocation) (Result, error) {
 		return c.page()
 	}
 	return Result{}, invalid("", "`%s` is not an /incident command.\n%s", sub, helpText)
+}
+
+// Subcommand names the subcommand of a command text for metrics: one of a
+// fixed set, "unknown" for anything else.
+func Subcommand(text string) string {
+	sub, _ := splitFirst(text)
+	switch sub = strings.ToLower(sub); sub {
+	case "":
+		return "help"
+	case "open", "declare", "new", "list", "role", "status", "update", "severity", "sev", "hypothesis", "hyp", "action",
+		"actions", "started", "resolve", "snooze", "postmortem", "pm", "page", "help":
+		return sub
+	}
+	return "unknown"
 }
 
 // call is the state of one Handle.

@@ -60,12 +60,16 @@ type Options struct {
 	// BatchDelay is how long a write waits for others to share its commit
 	// (bbolt's MaxBatchDelay); 0 keeps bbolt's default of 10ms.
 	BatchDelay time.Duration
+	// OnWrite, if set, is told how long each write took (its wait for the
+	// group commit included) and whether it failed: for metrics.
+	OnWrite func(d time.Duration, err error)
 }
 
 // DB is an open incident database. Its methods may be called concurrently.
 type DB struct {
-	bolt *bolt.DB
-	path string
+	bolt    *bolt.DB
+	path    string
+	onWrite func(time.Duration, error)
 }
 
 // Open opens (creating it if needed, unless opts.ReadOnly) the database file
@@ -136,7 +140,7 @@ func open(path string, opts Options, tune func(*bolt.Options)) (*DB, error) {
 	if opts.BatchDelay > 0 {
 		bdb.MaxBatchDelay = opts.BatchDelay
 	}
-	db := &DB{bolt: bdb, path: path}
+	db := &DB{bolt: bdb, path: path, onWrite: opts.OnWrite}
 	if err := db.init(op, opts.ReadOnly); err != nil {
 		_ = bdb.Close()
 		return nil, err
@@ -255,7 +259,12 @@ func (db *DB) Backup(w io.Writer) (int64, error) {
 // durable when write returns. fn may run more than once and must return an
 // error only for storage failures (see the package documentation).
 func (db *DB) write(op string, fn func(*bolt.Tx) error) error {
-	if err := db.bolt.Batch(fn); err != nil {
+	start := time.Now()
+	err := db.bolt.Batch(fn)
+	if db.onWrite != nil {
+		db.onWrite(time.Since(start), err)
+	}
+	if err != nil {
 		return writeError(op, err)
 	}
 	return nil

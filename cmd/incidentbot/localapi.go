@@ -115,6 +115,12 @@ func serveLocalAPI(ctx context.Context, path string, r *localReader, log logrus.
 		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
 		io.WriteString(w, buf.String())
 	})
+	mux.HandleFunc("GET /v1/backup", func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		if _, err := r.db.Backup(w); err != nil {
+			log.WithError(err).Warn("backup through the local API failed")
+		}
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -223,6 +229,23 @@ func (r *remoteReader) postmortem(ctx context.Context, id int64, w io.Writer) er
 	defer resp.Body.Close()
 	_, err = io.Copy(w, resp.Body)
 	return err
+}
+
+// backup streams a consistent copy of the database from serve into w.
+func (r *remoteReader) backup(ctx context.Context, w io.Writer) error {
+	resp, err := r.get(ctx, "/v1/backup")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(w, resp.Body)
+	if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return fmt.Errorf("backup through the running serve: %w", err)
+	}
+	return nil
 }
 
 func (r *remoteReader) Close() error {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/incidentbot/incidentbot/bot"
 	"github.com/incidentbot/incidentbot/commands"
+	"github.com/incidentbot/incidentbot/internal/ops"
 	"github.com/incidentbot/incidentbot/store"
 	"github.com/incidentbot/incidentbot/templates"
 )
@@ -73,6 +74,21 @@ type Main struct {
 	Logger *logrus.Logger
 	Store  *store.DB
 	Bot    *bot.Bot
+	// HTTP is the health and metrics server while serve runs.
+	HTTP *ops.Server
+}
+
+// openBySeverity counts open incidents by severity, for the metrics.
+func openBySeverity(db *store.DB) (map[string]int, error) {
+	incs, err := db.Incidents(context.Background(), true)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[string]int{}
+	for _, inc := range incs {
+		counts[inc.Severity.String()]++
+	}
+	return counts, nil
 }
 
 // NewMain returns a Main using the process's environment and standard streams.
@@ -87,6 +103,8 @@ Usage:
   incidentbot demo [-o DIR]            run a scripted incident against the built-in Slack emulator
   incidentbot export INC-ID [-o FILE] [--format markdown|json]
   incidentbot list [--all]             list open (or all) incidents
+  incidentbot backup FILE              consistent copy of the database, also while serve runs
+  incidentbot healthcheck              exit 0 when /healthz on INCIDENTBOT_HTTP_ADDR answers (container health checks)
   incidentbot version | help
 
 Configuration: environment variables, an optional --config FILE (YAML), flags.
@@ -108,7 +126,7 @@ func (m *Main) ParseFlags(args []string) error {
 		fmt.Fprintln(m.Stdout, "incidentbot", Version)
 		m.cmd = "none"
 		return nil
-	case "serve", "demo", "export", "list":
+	case "serve", "demo", "export", "list", "healthcheck", "backup":
 	default:
 		return usageError{fmt.Errorf("unknown command %q\n\n%s", m.cmd, usage)}
 	}
@@ -157,6 +175,13 @@ func (m *Main) Run(ctx context.Context) error {
 		return m.export(ctx)
 	case "list":
 		return m.list(ctx)
+	case "healthcheck":
+		if err := m.loadConfig(m.args); err != nil {
+			return err
+		}
+		return ops.Check(ctx, m.Config.HTTPAddr)
+	case "backup":
+		return m.backup(ctx)
 	}
 	return usageError{fmt.Errorf("unknown command %q", m.cmd)}
 }
@@ -186,12 +211,14 @@ func (m *Main) serve(ctx context.Context) error {
 	if err != nil {
 		return usageError{fmt.Errorf("INCIDENTBOT_POSTMORTEM_TEMPLATE: %w", err)}
 	}
-	db, err := store.Open(m.Config.DB, store.Options{})
+	var db *store.DB
+	metrics := ops.NewMetrics(func() (map[string]int, error) { return openBySeverity(db) })
+	db, err = store.Open(m.Config.DB, store.Options{OnWrite: metrics.StoreWrite})
 	if err != nil {
 		return err
 	}
 	m.Store = db
-	cfg := m.botConfig()
+	cfg := m.botConfig(metrics)
 	cfg.PostMortem = pm
 	b, err := bot.New(cfg, db)
 	if err != nil {
@@ -199,6 +226,15 @@ func (m *Main) serve(ctx context.Context) error {
 	}
 	m.Bot = b
 	m.Logger.WithField("db", m.Config.DB).Info("database open")
+	if m.Config.HTTPAddr != "" {
+		srv, err := ops.Listen(m.Config.HTTPAddr, ops.Handler(metrics, b.Ready))
+		if err != nil {
+			return err
+		}
+		m.HTTP = srv
+		defer srv.Close()
+		m.Logger.WithField("addr", srv.Addr()).Info("serving /healthz, /readyz and /metrics")
+	}
 	stopAPI, err := serveLocalAPI(ctx, socketPath(m.Config.DB), &localReader{db: db, drafts: bot.Drafts{Source: db, Template: pm}}, m.Logger)
 	if err != nil {
 		return err
@@ -207,9 +243,10 @@ func (m *Main) serve(ctx context.Context) error {
 	return b.Run(ctx)
 }
 
-func (m *Main) botConfig() bot.Config {
+func (m *Main) botConfig(metrics *ops.Metrics) bot.Config {
 	c := m.Config
 	cfg := bot.Config{
+		Metrics:            metrics,
 		BotToken:           c.BotToken,
 		AppToken:           c.AppToken,
 		APIURL:             c.SlackAPIURL,
@@ -224,6 +261,6 @@ func (m *Main) botConfig() bot.Config {
 			Now:             m.Now,
 		},
 	}
-	m.pagerConfig(&cfg.Commands)
+	m.pagerConfig(&cfg.Commands, metrics)
 	return cfg
 }

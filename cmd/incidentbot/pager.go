@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/incidentbot/incidentbot/commands"
+	"github.com/incidentbot/incidentbot/internal/ops"
 	"github.com/incidentbot/incidentbot/pagerduty"
 )
 
@@ -44,12 +46,13 @@ func (p pagerAdapter) OnCallNow(ctx context.Context) ([]commands.OnCall, error) 
 }
 
 // pagerConfig wires PagerDuty into the commands when it is configured.
-func (m *Main) pagerConfig(cfg *commands.Config) {
+func (m *Main) pagerConfig(cfg *commands.Config, metrics *ops.Metrics) {
 	c := m.Config
+	const timeout = 10 * time.Second
 	pd := pagerduty.New(pagerduty.Config{
 		RoutingKey: c.PDRoutingKey, Token: c.PDToken, EscalationPolicy: c.PDEscalationPolicy,
-		APIURL: c.PDAPIURL, EventsURL: c.PDEventsURL, Timeout: 10 * time.Second,
-	}, nil)
+		APIURL: c.PDAPIURL, EventsURL: c.PDEventsURL, Timeout: timeout,
+	}, &http.Client{Timeout: timeout, Transport: metrics.Transport("pagerduty", nil)})
 	cfg.PageSeverity = c.PageSeverity
 	if pd.CanPage() {
 		cfg.Pager = pagerAdapter{pd}

@@ -146,3 +146,53 @@ func (m *Main) list(ctx context.Context) error {
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
+
+// backup writes a consistent copy of the database to a file: through a
+// running serve (one read transaction, which does not block it) or, without
+// one, from the file opened read-only.
+func (m *Main) backup(ctx context.Context) error {
+	pos, err := m.parseInterspersed(m.args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{fmt.Errorf("backup needs the file to write: incidentbot backup FILE")}
+	}
+	tmp := pos[0] + ".partial"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	defer os.Remove(tmp)
+	if r, err := dialLocalAPI(socketPath(m.Config.DB)); err == nil {
+		err = r.backup(ctx, f)
+		r.Close()
+		if err != nil {
+			f.Close()
+			return err
+		}
+	} else {
+		db, err := store.Open(m.Config.DB, store.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
+		if err != nil {
+			f.Close()
+			return err
+		}
+		m.Store = db
+		if _, err := db.Backup(f); err != nil {
+			f.Close()
+			return fmt.Errorf("backup: %w", err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("backup: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	if err := os.Rename(tmp, pos[0]); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	fmt.Fprintln(m.Stdout, "backup written to", pos[0])
+	return nil
+}
