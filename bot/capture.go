@@ -289,3 +289,10 @@ func (b *Bot) learnUser(id string) {
 		}
 	}()
 }
+
+// EventSubscriptions are the Events API subscriptions the bot records, as
+// the app manifest must list them: messages in public channels (with their
+// subtypes: edits, deletions, files, thread replies), reactions and pins.
+func EventSubscriptions() []string {
+	return []string{"message.channels", "reaction_added", "pin_added"}
+}

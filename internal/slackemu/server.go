@@ -64,13 +64,17 @@ const maxRetries = 3
 
 // Server is a running Slack emulator. All methods are safe for concurrent use.
 type Server struct {
-	cfg    Config
-	ln     net.Listener
-	srv    *http.Server
-	base   string // http://127.0.0.1:PORT
-	done   chan struct{}
-	wg     sync.WaitGroup
-	closed atomic.Bool
+	cfg  Config
+	ln   net.Listener
+	srv  *http.Server
+	base string // http://127.0.0.1:PORT
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	// loseEvents drops new events instead of delivering them; lost counts them.
+	loseEvents bool
+	lost       int
+	closed     atomic.Bool
 
 	mu      sync.Mutex
 	cond    *sync.Cond // signalled when the envelope queue or a socket changes

@@ -57,12 +57,33 @@ type wsConn struct {
 
 // newDeliveryLocked queues the first envelope of a delivery.
 func (s *Server) newDeliveryLocked(d *delivery) *envelope {
+	if d.eventID != "" && s.loseEvents {
+		s.lost++ // never delivered, so not a delivery at all
+		return nil
+	}
 	d.ackedCh = make(chan struct{})
 	s.deliveries = append(s.deliveries, d)
 	if d.eventID != "" {
 		s.events[d.eventID] = d
 	}
 	return s.enqueueLocked(d, 0, "")
+}
+
+// SetLoseEvents(true) makes Slack lose the events that happen from now on:
+// they are in the channels' history but never delivered, as happens to apps
+// whose Socket Mode connection went silent after a reconnect, or after
+// Slack gave up redelivering. SetLoseEvents(false) delivers new events again.
+func (s *Server) SetLoseEvents(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.loseEvents = on
+}
+
+// LostEvents returns how many events SetLoseEvents made Slack lose.
+func (s *Server) LostEvents() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lost
 }
 
 // enqueueLocked queues a new envelope of d and wakes the socket writers.
