@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -243,7 +244,7 @@ func (b *Bot) dispatch(ctx context.Context, c *conn, req socketmode.Request) boo
 		env := &envelope{req: req, conn: c, log: b.log.WithField("envelope", req.EnvelopeID), start: start}
 		defer func() {
 			if p := recover(); p != nil {
-				env.log.WithField("panic", fmt.Sprint(p)).Error("handler panicked; the envelope is not acknowledged")
+				b.recovered(env, p)
 			}
 		}()
 		data, err := decode(req)
@@ -401,4 +402,15 @@ func (b *Bot) Ready() (bool, string) {
 		return false, "not connected to Slack (connecting or reconnecting)"
 	}
 	return true, ""
+}
+
+// recovered handles a panic in an envelope's handler: it is logged with its
+// stack; a slash command not yet answered is answered, so the user is not
+// left with Slack's timeout; an event stays unacknowledged so that Slack
+// delivers it again. The bot keeps running.
+func (b *Bot) recovered(env *envelope, p any) {
+	env.log.WithField("panic", fmt.Sprint(p)).WithField("stack", string(debug.Stack())).Error("handler panicked")
+	if env.req.Type == socketmode.RequestTypeSlashCommands && !env.acked.Load() {
+		b.ack(env, ephemeral{"ephemeral", ":warning: incidentbot hit an internal error handling this command; nothing may have been recorded. The operators have the details in the logs; please try again."})
+	}
 }

@@ -199,6 +199,7 @@ type envelope struct {
 	conn  *conn
 	log   logrus.FieldLogger
 	start time.Time // when it was read
+	acked atomic.Bool
 }
 
 // ack acknowledges the envelope on the connection it came from, with an
@@ -213,6 +214,7 @@ func (b *Bot) ack(env *envelope, payload any) {
 		env.log.WithError(err).Warn("could not acknowledge the envelope; Slack will deliver it again")
 		return
 	}
+	env.acked.Store(true)
 	b.acked.Add(1)
 	b.cfg.Metrics.EnvelopeAcked(env.req.Type)
 }

@@ -43,6 +43,11 @@ type authorization struct {
 // it. When c is not nil the event is delivered only if the bot is a member of
 // c, as Slack does for channel events; it then returns "" when it is not.
 func (s *Server) emitEventLocked(ev obj, c *channel) string {
+	return s.emitTeamEventLocked(ev, c, s.cfg.TeamID)
+}
+
+// emitTeamEventLocked is emitEventLocked for the workspace teamID.
+func (s *Server) emitTeamEventLocked(ev obj, c *channel, teamID string) string {
 	if c != nil && !c.isMember(s.botUser) {
 		return ""
 	}
@@ -62,17 +67,17 @@ func (s *Server) emitEventLocked(ev obj, c *channel) string {
 		chID = id
 	}
 	evType, _ := ev["type"].(string)
-	ctx := fmt.Sprintf(`{"aid":%q,"cid":%q,"et":%q,"tid":%q}`, s.cfg.AppID, chID, evType, s.cfg.TeamID)
+	ctx := fmt.Sprintf(`{"aid":%q,"cid":%q,"et":%q,"tid":%q}`, s.cfg.AppID, chID, evType, teamID)
 	payload, err := json.Marshal(eventCallback{
 		Token:     verificationToken,
-		TeamID:    s.cfg.TeamID,
+		TeamID:    teamID,
 		APIAppID:  s.cfg.AppID,
 		Event:     ev,
 		Type:      "event_callback",
 		EventID:   eventID,
 		EventTime: time.Now().Unix(),
 		Authorizations: []authorization{{
-			TeamID: s.cfg.TeamID,
+			TeamID: teamID,
 			UserID: s.botUser,
 			IsBot:  true,
 		}},
@@ -99,6 +104,15 @@ func (s *Server) EmitRawEvent(event map[string]any) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.emitEventLocked(maps.Clone(event), nil)
+}
+
+// EmitForeignEvent delivers an inner event as if from another workspace
+// (outer team_id teamID), as a misrouted or cross-workspace delivery would
+// arrive; the app should ignore it. It returns the event_id.
+func (s *Server) EmitForeignEvent(teamID string, event map[string]any) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.emitTeamEventLocked(maps.Clone(event), nil, teamID)
 }
 
 // Redeliver sends an already emitted event again in a new envelope, with the
