@@ -65,6 +65,9 @@ type Main struct {
 	// Now is the clock of commands and reminders; nil means time.Now.
 	// Tests move it forward to make action items overdue.
 	Now func() time.Time
+	// TuneBot, if set, adjusts the bot's configuration before it starts:
+	// tests use it for short Slack timeouts.
+	TuneBot func(*bot.Config)
 
 	cmd    string
 	args   []string
@@ -220,6 +223,9 @@ func (m *Main) serve(ctx context.Context) error {
 	m.Store = db
 	cfg := m.botConfig(metrics)
 	cfg.PostMortem = pm
+	if m.TuneBot != nil {
+		m.TuneBot(&cfg)
+	}
 	b, err := bot.New(cfg, db)
 	if err != nil {
 		return err
