@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/incidentbot/incidentbot/internal/slackemu"
 )
 
@@ -113,46 +111,8 @@ func BenchmarkCapture(b *testing.B) {
 	}
 	b.StopTimer()
 	capture := float64(b.N*burst) / elapsed.Seconds()
-	raw := rawBoltRate(b, burst, 256, 300)
+	raw := RawBoltRate(filepath.Join(b.TempDir(), "raw.db"), burst, 256, 300)
 	b.ReportMetric(capture, "captured/s")
 	b.ReportMetric(raw, "raw-bbolt/s")
 	b.ReportMetric(capture/raw, "ratio")
-}
-
-// rawBoltRate is the baseline: n puts of size bytes by writers goroutines,
-// each through bbolt's DB.Batch, on a fresh file with fsync.
-func rawBoltRate(b *testing.B, n, writers, size int) float64 {
-	db, err := bolt.Open(filepath.Join(b.TempDir(), "raw.db"), 0o600, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	val := []byte(strings.Repeat("v", size))
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				key := []byte(fmt.Sprintf("%016d", i))
-				if err := db.Batch(func(tx *bolt.Tx) error {
-					bk, err := tx.CreateBucketIfNotExists([]byte("raw"))
-					if err != nil {
-						return err
-					}
-					return bk.Put(key, val)
-				}); err != nil {
-					b.Error(err)
-				}
-			}
-		}()
-	}
-	for i := range n {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	return float64(n) / time.Since(start).Seconds()
 }

@@ -107,6 +107,8 @@ Usage:
   incidentbot export INC-ID [-o FILE] [--format markdown|json]
   incidentbot list [--all]             list open (or all) incidents
   incidentbot backup FILE              consistent copy of the database, also while serve runs
+  incidentbot bench [--quick] [-o FILE] run the load tool against the built-in emulator, write BENCHMARKS.md
+  incidentbot soak [-kills N]          SIGKILL the bot N times during a burst and check nothing was lost
   incidentbot healthcheck              exit 0 when /healthz on INCIDENTBOT_HTTP_ADDR answers (container health checks)
   incidentbot version | help
 
@@ -129,7 +131,7 @@ func (m *Main) ParseFlags(args []string) error {
 		fmt.Fprintln(m.Stdout, "incidentbot", Version)
 		m.cmd = "none"
 		return nil
-	case "serve", "demo", "export", "list", "healthcheck", "backup":
+	case "serve", "demo", "export", "list", "healthcheck", "backup", "bench", "soak":
 	default:
 		return usageError{fmt.Errorf("unknown command %q\n\n%s", m.cmd, usage)}
 	}
@@ -185,6 +187,10 @@ func (m *Main) Run(ctx context.Context) error {
 		return ops.Check(ctx, m.Config.HTTPAddr)
 	case "backup":
 		return m.backup(ctx)
+	case "bench":
+		return m.bench(ctx)
+	case "soak":
+		return m.soak(ctx)
 	}
 	return usageError{fmt.Errorf("unknown command %q", m.cmd)}
 }

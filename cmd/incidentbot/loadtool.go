@@ -1,0 +1,578 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/bot"
+	"github.com/incidentbot/incidentbot/internal/slackemu"
+	"github.com/incidentbot/incidentbot/store"
+	"github.com/incidentbot/incidentbot/templates"
+)
+
+// benchSizes are the sizes of one run of the load tool.
+type benchSizes struct {
+	inFlight      []int
+	commands      int // per in-flight level, at least 3× the level
+	capture       int
+	render        []int
+	incidents     int
+	events        int
+	openIncidents int
+}
+
+var fullSizes = benchSizes{inFlight: []int{10, 100, 1000}, commands: 1000, capture: 20000, render: []int{1000, 10000, 100000}, incidents: 10000, events: 1000000, openIncidents: 20}
+
+var quickSizes = benchSizes{inFlight: []int{10, 100}, commands: 200, capture: 1000, render: []int{1000, 10000}, incidents: 100, events: 5000, openIncidents: 5}
+
+// benchRow is one line of BENCHMARKS.md.
+type benchRow struct{ what, result, target string }
+
+// bench runs the load tool: the real bot, as its own process, against the
+// Slack emulator over loopback, and writes BENCHMARKS.md.
+func (m *Main) bench(ctx context.Context) error {
+	out := m.flags.String("o", "BENCHMARKS.md", "where to write the results (markdown)")
+	quick := m.flags.Bool("quick", false, "small sizes that run in seconds (for tests)")
+	if err := m.flags.Parse(m.args); err != nil {
+		return usageError{err}
+	}
+	sizes := fullSizes
+	if *quick {
+		sizes = quickSizes
+	}
+	dir, err := os.MkdirTemp("", "incidentbot-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	b := &benchRun{w: m.Stdout, dir: dir}
+	defer b.close()
+	if err := b.run(ctx, sizes); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	cmdline := "go run ./cmd/incidentbot bench"
+	if *quick {
+		cmdline += " --quick"
+	}
+	if err := os.WriteFile(*out, []byte(b.markdown(cmdline)), 0o644); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	fmt.Fprintf(m.Stdout, "results written to %s\n", *out)
+	return nil
+}
+
+type benchRun struct {
+	w     interface{ Write([]byte) (int, error) }
+	dir   string
+	emu   *slackemu.Server
+	rows  []benchRow
+	procs []*exec.Cmd
+}
+
+func (b *benchRun) logf(format string, args ...any) {
+	fmt.Fprintf(b.w, format+"\n", args...)
+}
+
+func (b *benchRun) add(what, result, target string) {
+	b.rows = append(b.rows, benchRow{what, result, target})
+	b.logf("  %-60s %s", what, result)
+}
+
+func (b *benchRun) close() {
+	for _, p := range b.procs {
+		_ = p.Process.Kill()
+		_ = p.Wait()
+	}
+	if b.emu != nil {
+		b.emu.Close()
+	}
+}
+
+// serveProc is incidentbot serve running as a child process.
+type serveProc struct {
+	cmd  *exec.Cmd
+	addr string
+	done chan error
+}
+
+// startServe starts this binary as `incidentbot serve` on db against the
+// emulator and waits until /readyz answers 200; it returns how long that took.
+func (b *benchRun) startServe(db string) (*serveProc, time.Duration, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, 0, err
+	}
+	addr, err := freeTCPAddr()
+	if err != nil {
+		return nil, 0, err
+	}
+	cmd := exec.Command(exe, "serve")
+	cmd.Env = append(os.Environ(), "INCIDENTBOT_TEST_CHILD=1",
+		"SLACK_BOT_TOKEN="+b.emu.Config().BotToken, "SLACK_APP_TOKEN="+b.emu.Config().AppToken,
+		"INCIDENTBOT_SLACK_API_URL="+b.emu.URL(), "INCIDENTBOT_DB="+db, "INCIDENTBOT_HTTP_ADDR="+addr,
+		"INCIDENTBOT_LOG_LEVEL=error", "INCIDENTBOT_ANNOUNCE_CHANNEL=")
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, 0, err
+	}
+	b.procs = append(b.procs, cmd)
+	p := &serveProc{cmd: cmd, addr: addr, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	client := &http.Client{Timeout: time.Second}
+	for {
+		select {
+		case err := <-p.done:
+			return nil, 0, fmt.Errorf("serve exited before it was ready: %v", err)
+		default:
+		}
+		if resp, err := client.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, time.Since(start), nil
+			}
+		}
+		if time.Since(start) > time.Minute {
+			return nil, 0, errors.New("serve was not ready within a minute")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and waits.
+func (p *serveProc) stop() error {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- nil
+		return err
+	case <-time.After(10 * time.Second):
+		return errors.New("serve did not exit within 10s of SIGTERM")
+	}
+}
+
+// rss is the resident memory of the process, from /proc.
+func (p *serveProc) rss() int64 {
+	buf, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(buf), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func freeTCPAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }
+
+func msDur(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func (b *benchRun) run(ctx context.Context, sz benchSizes) error {
+	emu, err := slackemu.New(slackemu.Config{PingInterval: 5 * time.Second})
+	if err != nil {
+		return err
+	}
+	b.emu = emu
+	alice := emu.AddUser(slackemu.User{Name: "alice", DisplayName: "Alice"}).ID
+	bob := emu.AddUser(slackemu.User{Name: "bob", DisplayName: "Bob"}).ID
+	general := emu.CreateChannel("general", alice, bob)
+
+	// 1. A live bot: idle memory, ack latency, capture throughput.
+	b.logf("== live bot (child process) against the emulator")
+	live, _, err := b.startServe(filepath.Join(b.dir, "live.db"))
+	if err != nil {
+		return err
+	}
+	res, err := emu.SlashCommand(ctx, alice, general, "open sev3 Load test")
+	if err != nil || !strings.Contains(res.AckText, "INC-1") {
+		return fmt.Errorf("open: %v %q", err, res.AckText)
+	}
+	var channel string
+	if err := waitFor(10*time.Second, func() bool {
+		ch, ok := emu.ChannelByName("inc-1-load-test")
+		channel = ch.ID
+		return ok && len(ch.Pins) == 1
+	}); err != nil {
+		return err
+	}
+	time.Sleep(2 * time.Second)
+	idle := live.rss()
+	b.add("resident memory, idle", mb(idle), "< 40 MB")
+
+	var peak int64
+	sample := func(stop <-chan struct{}) {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				peak = max(peak, live.rss())
+			}
+		}
+	}
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() { sample(stopSampling); close(sampled) }()
+
+	for _, n := range sz.inFlight {
+		lat, err := b.ackLatency(ctx, bob, channel, n, max(sz.commands, 3*n))
+		if err != nil {
+			return err
+		}
+		target := ""
+		if n == 100 {
+			target = "p99 < 50 ms"
+		}
+		b.add(fmt.Sprintf("slash-command ack latency, %d in flight (p50 / p99 / max)", n),
+			fmt.Sprintf("%s / %s / %s", msDur(lat[len(lat)/2]), msDur(lat[len(lat)*99/100]), msDur(lat[len(lat)-1])), target)
+	}
+
+	rate, err := b.capture(bob, channel, sz.capture)
+	if err != nil {
+		return err
+	}
+	raw := RawBoltRate(filepath.Join(b.dir, "raw.db"), sz.capture, 256, 300)
+	close(stopSampling)
+	<-sampled
+	b.add(fmt.Sprintf("message capture, %d messages, acked after commit", sz.capture), fmt.Sprintf("%.0f events/s", rate), "")
+	b.add("raw bbolt batched writes, same count, 256 writers (baseline, same run)", fmt.Sprintf("%.0f writes/s", raw), "")
+	b.add("capture / raw bbolt", fmt.Sprintf("%.2f", rate/raw), ">= 0.50")
+	b.add("resident memory, peak under load", mb(peak), "")
+	if err := live.stop(); err != nil {
+		return fmt.Errorf("live bot: %w", err)
+	}
+
+	// 2. Post-mortem rendering.
+	b.logf("== post-mortem rendering")
+	if err := b.render(ctx, sz.render); err != nil {
+		return err
+	}
+
+	// 3. Start-up with a large database.
+	b.logf("== start-up with %d incidents and %d events", sz.incidents, sz.events)
+	bigDB := filepath.Join(b.dir, "big.db")
+	if err := b.generate(ctx, bigDB, sz); err != nil {
+		return err
+	}
+	big, took, err := b.startServe(bigDB)
+	if err != nil {
+		return err
+	}
+	b.add(fmt.Sprintf("start-up to ready (/readyz 200), %d incidents, %d events", sz.incidents, sz.events), msDur(took), "< 1 s")
+	b.add("resident memory right after that start-up", mb(big.rss()), "")
+	return big.stop()
+}
+
+func waitFor(d time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return nil
+}
+
+// ackLatency sends total status updates with inFlight at a time and returns
+// the sorted ack latencies.
+func (b *benchRun) ackLatency(ctx context.Context, user, channel string, inFlight, total int) ([]time.Duration, error) {
+	var mu sync.Mutex
+	var lat []time.Duration
+	var firstErr error
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range inFlight {
+		wg.Go(func() {
+			for i := range next {
+				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				res, err := b.emu.SlashCommand(cctx, user, channel, fmt.Sprintf("status investigating load update %d", i))
+				cancel()
+				mu.Lock()
+				if err == nil && !strings.Contains(res.AckText, "Status update posted") {
+					err = fmt.Errorf("unexpected reply %q", res.AckText)
+				}
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				lat = append(lat, res.Latency)
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range total {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	// Let the follow-up posts drain before the next measurement.
+	_ = waitFor(time.Minute, func() bool { return b.emu.UnackedCount() == 0 })
+	time.Sleep(time.Second)
+	return lat, nil
+}
+
+// capture queues n messages in the emulator (as Slack queues events for a
+// busy app), releases them and times their acknowledgements.
+func (b *benchRun) capture(user, channel string, n int) (float64, error) {
+	before := len(b.emu.AckedEnvelopes())
+	text := strings.Repeat("x", 200)
+	b.emu.SetSilent(true)
+	for range n {
+		b.emu.PostMessage(user, channel, text)
+	}
+	start := time.Now()
+	b.emu.SetSilent(false)
+	if err := waitFor(5*time.Minute, func() bool { return len(b.emu.AckedEnvelopes())-before >= n }); err != nil {
+		return 0, fmt.Errorf("capture: %d of %d acknowledged", len(b.emu.AckedEnvelopes())-before, n)
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// RawBoltRate is the baseline of capture: n puts of size bytes by writers
+// goroutines, each through bbolt's DB.Batch, on a fresh file with fsync.
+func RawBoltRate(path string, n, writers, size int) float64 {
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		return 0
+	}
+	defer db.Close()
+	val := []byte(strings.Repeat("v", size))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range writers {
+		wg.Go(func() {
+			for i := range jobs {
+				key := []byte(fmt.Sprintf("%016d", i))
+				_ = db.Batch(func(tx *bolt.Tx) error {
+					bk, err := tx.CreateBucketIfNotExists([]byte("raw"))
+					if err != nil {
+						return err
+					}
+					return bk.Put(key, val)
+				})
+			}
+		})
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// render stores incidents of each size and times rendering their
+// post-mortems from the store, sampling the peak heap.
+func (b *benchRun) render(ctx context.Context, sizes []int) error {
+	db, err := store.Open(filepath.Join(b.dir, "render.db"), store.Options{NoSync: true})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	drafts := bot.Drafts{Source: db, Template: templates.Default()}
+	for _, n := range sizes {
+		id, err := fillIncident(ctx, db, n, false)
+		if err != nil {
+			return err
+		}
+		runtime.GC()
+		base := heapBytes()
+		var peak uint64
+		stop := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			t := time.NewTicker(time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					peak = max(peak, heapBytes())
+				}
+			}
+		}()
+		start := time.Now()
+		var sink countWriter
+		err = drafts.Render(ctx, id, &sink)
+		took := time.Since(start)
+		close(stop)
+		<-sampled
+		peak = max(peak, heapBytes())
+		if err != nil {
+			return err
+		}
+		target := ""
+		if n == 100000 {
+			target = "< 1 s, < 256 MB"
+		}
+		b.add(fmt.Sprintf("post-mortem render from the store, %d events (time, peak heap)", n),
+			fmt.Sprintf("%s, %s (%.1f µs/event, %s markdown)", msDur(took), mb(int64(peak-min(base, peak))), float64(took.Microseconds())/float64(n), mb(sink.n)), target)
+	}
+	return nil
+}
+
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+func heapBytes() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// fillIncident creates an incident with n timeline events like a real one:
+// messages, thread replies, edits, deletions, files, pins, status updates.
+func fillIncident(ctx context.Context, db *store.DB, n int, open bool) (int64, error) {
+	r := rand.New(rand.NewPCG(uint64(n), 7))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	inc := &incidentbot.Incident{
+		Title: fmt.Sprintf("Load incident with %d events", n), Severity: incidentbot.Sev2, Status: incidentbot.StatusResolved,
+		TeamID: "T0001", Declarer: "U1", OpenedAt: t0, LastUpdateAt: t0, ResolvedAt: t0.Add(time.Duration(n) * time.Second),
+		Roles: map[incidentbot.Role]string{incidentbot.RoleCommander: "U2"},
+	}
+	if open {
+		inc.Status, inc.ResolvedAt = incidentbot.StatusInvestigating, time.Time{}
+	}
+	stored, _, err := db.CreateIncident(ctx, inc, "")
+	if err != nil {
+		return 0, err
+	}
+	const chunk = 5000
+	evs := make([]incidentbot.TimelineEvent, 0, chunk)
+	var tops []string
+	for i := range n {
+		at := t0.Add(time.Duration(i) * time.Second)
+		ts := fmt.Sprintf("%d.%06d", at.Unix(), i%1000000)
+		e := incidentbot.TimelineEvent{IncidentID: stored.ID, At: at, Actor: fmt.Sprintf("U%d", r.IntN(40)), TS: ts, DedupKey: "msg:" + ts}
+		switch p := r.IntN(100); {
+		case p < 75 || len(tops) == 0:
+			e.Kind, e.Text = incidentbot.EventMessage, "checking the dashboards for api-gateway, error rate at 4.2% and climbing <@U1>"
+			if len(tops) > 0 && r.IntN(4) == 0 {
+				e.ThreadTS = tops[len(tops)-1]
+			} else {
+				tops = append(tops, ts)
+			}
+		case p < 82:
+			e.Kind, e.TS, e.Text, e.PrevText = incidentbot.EventEdited, tops[r.IntN(len(tops))], "edited text", "original text"
+			e.DedupKey = "edit:" + ts
+		case p < 85:
+			e.Kind, e.TS, e.PrevText = incidentbot.EventDeleted, tops[r.IntN(len(tops))], "deleted text"
+			e.DedupKey = "del:" + ts
+		case p < 88:
+			e.Kind, e.Text, e.Files = incidentbot.EventFileShared, "graph", []incidentbot.File{{Name: "graph.png", URL: "https://files.example/graph.png"}}
+		case p < 90:
+			e.Kind, e.TS, e.Text = incidentbot.EventPinned, tops[r.IntN(len(tops))], "pinned"
+			e.DedupKey = "pin:" + ts
+		default:
+			e.Kind, e.Text, e.To, e.DedupKey = incidentbot.EventStatus, "still investigating", "investigating", ""
+		}
+		evs = append(evs, e)
+		if len(evs) == chunk || i == n-1 {
+			if _, err := db.AppendEvents(ctx, evs...); err != nil {
+				return 0, err
+			}
+			evs = evs[:0]
+		}
+	}
+	return stored.ID, nil
+}
+
+// generate writes a database with sz.incidents incidents (sz.openIncidents
+// of them open, with channels in the emulator) and sz.events events in all.
+func (b *benchRun) generate(ctx context.Context, path string, sz benchSizes) error {
+	start := time.Now()
+	db, err := store.Open(path, store.Options{NoSync: true})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	per := sz.events / sz.incidents
+	for i := range sz.incidents {
+		open := i >= sz.incidents-sz.openIncidents
+		id, err := fillIncident(ctx, db, per, open)
+		if err != nil {
+			return err
+		}
+		if open {
+			chID := b.emu.CreateChannel(fmt.Sprintf("inc-%d-open", id), b.emu.BotUserID())
+			if _, _, err := db.UpdateIncident(ctx, id, "", func(inc *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+				inc.ChannelID, inc.ChannelName = chID, fmt.Sprintf("inc-%d-open", id)
+				inc.OpenedAt, inc.LastUpdateAt = time.Now().UTC(), time.Now().UTC()
+				return nil, nil
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	fi, _ := os.Stat(path)
+	b.logf("  generated %s in %s", mb(fi.Size()), time.Since(start).Round(time.Second))
+	return nil
+}
+
+// markdown renders the results.
+func (b *benchRun) markdown(cmdline string) string {
+	var s strings.Builder
+	s.WriteString("# Benchmarks\n\n")
+	s.WriteString("Measured by the load tool: the real bot runs as its own process (`incidentbot serve`) against the built-in Slack emulator over loopback (HTTP Web API and a Socket Mode websocket), with its database on local disk, fsync on. Ratios are taken against a baseline measured in the same run, because these machines are noisy.\n\n")
+	fmt.Fprintf(&s, "Reproduce: `%s` (writes this file).\n\n", cmdline)
+	fmt.Fprintf(&s, "Machine: %s, %d CPUs, %s, %s/%s, measured %s.\n\n", cpuModel(), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	s.WriteString("| measure | result | target |\n|---|---|---|\n")
+	for _, r := range b.rows {
+		fmt.Fprintf(&s, "| %s | %s | %s |\n", r.what, r.result, r.target)
+	}
+	s.WriteString("\nNotes: ack latency is from the emulator writing the slash-command envelope to reading its acknowledgement, and includes the commit to bbolt; each command is a status update, so its follow-ups (channel post, header update) load the bot too. Capture queues the messages in the emulator first (as Slack queues events for a busy app) and times their acknowledgements, each sent after the event was committed. Render time is from the store (timeline read included) to the last byte of markdown.\n")
+	return s.String()
+}
+
+func cpuModel() string {
+	buf, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(buf), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
