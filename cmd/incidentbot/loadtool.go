@@ -80,6 +80,7 @@ func (m *Main) bench(ctx context.Context) error {
 }
 
 type benchRun struct {
+	exe   string // the incidentbot binary to run; "" means this one
 	w     interface{ Write([]byte) (int, error) }
 	dir   string
 	emu   *slackemu.Server
@@ -116,9 +117,12 @@ type serveProc struct {
 // startServe starts this binary as `incidentbot serve` on db against the
 // emulator and waits until /readyz answers 200; it returns how long that took.
 func (b *benchRun) startServe(db string) (*serveProc, time.Duration, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, 0, err
+	exe := b.exe
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, 0, err
+		}
 	}
 	addr, err := freeTCPAddr()
 	if err != nil {
@@ -229,22 +233,7 @@ func (b *benchRun) run(ctx context.Context, sz benchSizes) error {
 	idle := live.rss()
 	b.add("resident memory, idle", mb(idle), "< 40 MB")
 
-	var peak int64
-	sample := func(stop <-chan struct{}) {
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				peak = max(peak, live.rss())
-			}
-		}
-	}
-	stopSampling := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() { sample(stopSampling); close(sampled) }()
+	stopRSS := sampleMax(20*time.Millisecond, func() uint64 { return uint64(live.rss()) })
 
 	for _, n := range sz.inFlight {
 		lat, err := b.ackLatency(ctx, bob, channel, n, max(sz.commands, 3*n))
@@ -264,8 +253,7 @@ func (b *benchRun) run(ctx context.Context, sz benchSizes) error {
 		return err
 	}
 	raw := RawBoltRate(filepath.Join(b.dir, "raw.db"), sz.capture, 256, 300)
-	close(stopSampling)
-	<-sampled
+	peak := int64(stopRSS())
 	b.add(fmt.Sprintf("message capture, %d messages, acked after commit", sz.capture), fmt.Sprintf("%.0f events/s", rate), "")
 	b.add("raw bbolt batched writes, same count, 256 writers (baseline, same run)", fmt.Sprintf("%.0f writes/s", raw), "")
 	b.add("capture / raw bbolt", fmt.Sprintf("%.2f", rate/raw), ">= 0.50")
@@ -414,29 +402,12 @@ func (b *benchRun) render(ctx context.Context, sizes []int) error {
 		}
 		runtime.GC()
 		base := heapBytes()
-		var peak uint64
-		stop := make(chan struct{})
-		sampled := make(chan struct{})
-		go func() {
-			defer close(sampled)
-			t := time.NewTicker(time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					peak = max(peak, heapBytes())
-				}
-			}
-		}()
+		stopHeap := sampleMax(time.Millisecond, heapBytes)
 		start := time.Now()
 		var sink countWriter
 		err = drafts.Render(ctx, id, &sink)
 		took := time.Since(start)
-		close(stop)
-		<-sampled
-		peak = max(peak, heapBytes())
+		peak := max(stopHeap(), heapBytes())
 		if err != nil {
 			return err
 		}
@@ -448,6 +419,28 @@ func (b *benchRun) render(ctx context.Context, sizes []int) error {
 			fmt.Sprintf("%s, %s (%.1f µs/event, %s markdown)", msDur(took), mb(int64(peak-min(base, peak))), float64(took.Microseconds())/float64(n), mb(sink.n)), target)
 	}
 	return nil
+}
+
+// sampleMax samples f every period until the returned stop is called,
+// which returns the largest value seen.
+func sampleMax(period time.Duration, f func() uint64) (stop func() uint64) {
+	done := make(chan struct{})
+	result := make(chan uint64)
+	go func() {
+		var peak uint64
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				result <- peak
+				return
+			case <-t.C:
+				peak = max(peak, f())
+			}
+		}
+	}()
+	return func() uint64 { close(done); return <-result }
 }
 
 type countWriter struct{ n int64 }

@@ -36,22 +36,3 @@ func TestLoadToolQuick(t *testing.T) {
 		}
 	}
 }
-
-// TestSoakQuick runs the load tool's crash soak with a few kills.
-func TestSoakQuick(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
-	var stdout bytes.Buffer
-	m := NewMain()
-	m.Stdout, m.Stderr = &stdout, testWriter{t}
-	if err := m.ParseFlags([]string{"soak", "-kills", "3"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Run(context.Background()); err != nil {
-		t.Fatalf("soak: %v\n%s", err, stdout.String())
-	}
-	if !strings.Contains(stdout.String(), "no loss, no duplicate") {
-		t.Errorf("soak output:\n%s", stdout.String())
-	}
-}

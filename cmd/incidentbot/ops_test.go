@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 	"gopkg.in/yaml.v3"
 
 	"github.com/incidentbot/incidentbot"
@@ -311,19 +310,9 @@ func TestOnlineBackup(t *testing.T) {
 		t.Fatalf("backup: %v %s", err, out)
 	}
 	bot.stop(t)
-	raw, err := bolt.Open(file, 0o600, &bolt.Options{ReadOnly: true})
-	if err != nil {
+	if err := checkBolt(file); err != nil {
 		t.Fatal(err)
 	}
-	if err := raw.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return err
-		}
-		return nil
-	}); err != nil {
-		t.Fatalf("backup fails bbolt's check: %v", err)
-	}
-	raw.Close()
 	db, err := store.Open(file, store.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)

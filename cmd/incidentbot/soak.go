@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/internal/slackemu"
 	"github.com/incidentbot/incidentbot/store"
@@ -24,6 +26,7 @@ import (
 // and the database must open cleanly.
 func (m *Main) soak(ctx context.Context) error {
 	kills := m.flags.Int("kills", 100, "how many times to SIGKILL the bot")
+	bin := m.flags.String("bin", "", "the incidentbot binary to run (default: this one)")
 	if err := m.flags.Parse(m.args); err != nil {
 		return usageError{err}
 	}
@@ -32,7 +35,7 @@ func (m *Main) soak(ctx context.Context) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	b := &benchRun{w: m.Stdout, dir: dir}
+	b := &benchRun{w: m.Stdout, dir: dir, exe: *bin}
 	defer b.close()
 	emu, err := slackemu.New(slackemu.Config{AckTimeout: 500 * time.Millisecond, PingInterval: 5 * time.Second})
 	if err != nil {
@@ -89,7 +92,7 @@ func (m *Main) soak(ctx context.Context) error {
 	}
 	for k := range *kills {
 		want := len(acked()) + 5 + rand.IntN(60)
-		if err := waitFor(time.Minute, func() bool { return len(acked()) >= want }); err != nil {
+		if err := waitFor(time.Minute, func() bool { time.Sleep(40 * time.Millisecond); return len(acked()) >= want }); err != nil {
 			return fmt.Errorf("kill %d: no progress", k+1)
 		}
 		_ = p.cmd.Process.Kill()
@@ -120,6 +123,9 @@ func (m *Main) soak(ctx context.Context) error {
 	time.Sleep(2 * time.Second)
 	if err := p.stop(); err != nil {
 		return err
+	}
+	if err := checkBolt(dbPath); err != nil {
+		return fmt.Errorf("after %d kills: %w", *kills, err)
 	}
 	db, err := store.Open(dbPath, store.Options{ReadOnly: true})
 	if err != nil {
@@ -157,4 +163,19 @@ func (m *Main) soak(ctx context.Context) error {
 	}
 	b.logf("soak: no loss, no duplicate, the database opens cleanly")
 	return nil
+}
+
+// checkBolt runs bbolt's consistency check on a database file.
+func checkBolt(path string) error {
+	raw, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	defer raw.Close()
+	return raw.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return fmt.Errorf("%s fails bbolt's consistency check: %w", path, err)
+		}
+		return nil
+	})
 }
