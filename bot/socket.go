@@ -14,7 +14,6 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/sirupsen/logrus"
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/incidentbot/incidentbot"
@@ -217,24 +216,6 @@ func (b *Bot) ack(env *envelope, payload any) {
 	env.acked.Store(true)
 	b.acked.Add(1)
 	b.cfg.Metrics.EnvelopeAcked(env.req.Type)
-}
-
-// decode parses an envelope's payload with slack-go's types.
-func decode(req socketmode.Request) (any, error) {
-	switch req.Type {
-	case socketmode.RequestTypeEventsAPI:
-		ev, err := slackevents.ParseEvent(req.Payload, slackevents.OptionNoVerifyToken())
-		return ev, err
-	case socketmode.RequestTypeSlashCommands:
-		var cmd slack.SlashCommand
-		err := json.Unmarshal(req.Payload, &cmd)
-		return cmd, err
-	case socketmode.RequestTypeInteractive:
-		var cb slack.InteractionCallback
-		err := json.Unmarshal(req.Payload, &cb)
-		return cb, err
-	}
-	return nil, fmt.Errorf("unknown envelope type %q", req.Type)
 }
 
 // startBackfill backfills the open incident channels after a connection:
