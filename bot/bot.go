@@ -76,6 +76,7 @@ type Bot struct {
 	inflight    sync.WaitGroup
 	followups   sync.WaitGroup
 	sem         chan struct{}
+	followSem   chan struct{} // bounds the follow-ups running at once
 	connected   atomic.Bool
 	received    atomic.Int64 // envelopes received
 	acked       atomic.Int64 // envelopes acknowledged
@@ -112,12 +113,13 @@ func New(cfg Config, store Store) (*Bot, error) {
 	}
 	api := newSlackClient(cfg.BotToken, cfg.AppToken, cfg.APIURL, cfg.HTTPTimeout, cfg.Metrics)
 	b := &Bot{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		store: store,
-		api:   api,
-		slack: &slackAPI{api: api, metrics: cfg.Metrics},
-		sem:   make(chan struct{}, cfg.MaxInFlight),
+		cfg:       cfg,
+		log:       cfg.Logger,
+		store:     store,
+		api:       api,
+		slack:     &slackAPI{api: api, metrics: cfg.Metrics},
+		sem:       make(chan struct{}, cfg.MaxInFlight),
+		followSem: make(chan struct{}, 8),
 	}
 	cfg.Commands.ChannelURL = b.channelURL
 	cfg.Commands.OnReminder = cfg.Metrics.ReminderSent
@@ -279,6 +281,15 @@ func (b *Bot) followup(log logrus.FieldLogger, fn func(ctx context.Context) erro
 		defer b.followups.Done()
 		ctx, cancel := context.WithTimeout(b.followCtx, 2*time.Minute)
 		defer cancel()
+		// Few follow-ups run at once: under a burst the CPU goes to
+		// committing and acknowledging envelopes, which Slack times, and
+		// the channel posts queue behind them.
+		select {
+		case b.followSem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		defer func() { <-b.followSem }()
 		if err := fn(ctx); err != nil {
 			log.WithError(err).Warn("follow-up Slack calls failed")
 			if tell != nil {

@@ -71,6 +71,7 @@ func BenchmarkSlashCommandAck(b *testing.B) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	if len(lat) > 0 {
 		b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+		b.ReportMetric(ms(lat[len(lat)*9/10]), "p90-ms")
 		b.ReportMetric(ms(lat[(len(lat)*99)/100]), "p99-ms")
 		b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
 	}

@@ -389,7 +389,7 @@ func RawBoltRate(path string, n, writers, size int) float64 {
 // render stores incidents of each size and times rendering their
 // post-mortems from the store, sampling the peak heap.
 func (b *benchRun) render(ctx context.Context, sizes []int) error {
-	db, err := store.Open(filepath.Join(b.dir, "render.db"), store.Options{NoSync: true})
+	db, err := store.Open(filepath.Join(b.dir, "render.db"), store.Options{NoSync: true, BatchDelay: 50 * time.Microsecond})
 	if err != nil {
 		return err
 	}
@@ -514,7 +514,7 @@ func fillIncident(ctx context.Context, db *store.DB, n int, open bool) (int64, e
 // of them open, with channels in the emulator) and sz.events events in all.
 func (b *benchRun) generate(ctx context.Context, path string, sz benchSizes) error {
 	start := time.Now()
-	db, err := store.Open(path, store.Options{NoSync: true})
+	db, err := store.Open(path, store.Options{NoSync: true, BatchDelay: 50 * time.Microsecond})
 	if err != nil {
 		return err
 	}
