@@ -41,14 +41,6 @@ func (w *world) startChild(extra map[string]string) *child {
 	return c
 }
 
-func (c *child) kill(t *testing.T) {
-	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-c.done
-	c.done <- nil // for the cleanup
-}
-
 // term sends SIGTERM and expects exit 0 within 5 s.
 func (c *child) term(t *testing.T) {
 	t.Helper()
@@ -95,14 +87,4 @@ func TestKillDuringBurst(t *testing.T) {
 		t.Fatalf("soak output:\n%s", out.String())
 	}
 	t.Log(strings.TrimSpace(out.String()))
-}
-
-func ackedMessages(w *world, channel string) int {
-	n := 0
-	for _, e := range w.emu.Events() {
-		if e.Channel == channel && e.Type == "message" && e.Acked {
-			n++
-		}
-	}
-	return n
 }
