@@ -172,6 +172,8 @@ func (b *Bot) Run(ctx context.Context) error {
 	if err := b.startSchedules(ctx); err != nil {
 		return err
 	}
+	started := time.Now()
+	b.followup(b.log, func(ctx context.Context) error { return b.cmds.ResumeChannels(ctx, started) }, nil)
 	defer b.stopSchedules()
 
 	runErr := make(chan error, 1)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/incidentbot/incidentbot"
 )
@@ -190,4 +191,22 @@ func (s *Service) updateHeader(ctx context.Context, id int64) error {
 		return fmt.Errorf("update the header of %s: %w", inc.Key(), err)
 	}
 	return nil
+}
+
+// ResumeChannels sets up the channel of every open incident opened before
+// the given time that has none: the bot stopped, or Slack kept failing,
+// between recording the incident and creating its channel. It runs at
+// start-up; incidents opened since are being set up by their own command.
+func (s *Service) ResumeChannels(ctx context.Context, before time.Time) error {
+	incs, err := s.store.Incidents(ctx, true)
+	if err != nil {
+		return fmt.Errorf("resume channels: %w", err)
+	}
+	var errs []error
+	for _, inc := range incs {
+		if inc.ChannelID == "" && inc.OpenedAt.Before(before) {
+			errs = append(errs, s.setUpChannel(ctx, inc))
+		}
+	}
+	return errors.Join(errs...)
 }

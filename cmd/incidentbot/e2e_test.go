@@ -224,3 +224,30 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestChannelCreatedAfterRestart: when Slack keeps refusing to create the
+// channel, the incident is still recorded and the caller told; the next
+// start of the bot creates it.
+func TestChannelCreatedAfterRestart(t *testing.T) {
+	w := newWorld(t, slackemu.Config{})
+	first := w.start(nil)
+	w.emu.FailNext("conversations.create", 6, 500, 0) // the call and its 5 retries
+	if r := w.cmd(w.alice, w.general, "open sev2 Billing delays"); !strings.Contains(r, "INC-1") {
+		t.Fatalf("open = %q", r)
+	}
+	w.eventuallyFor(60*time.Second, "the caller told", func() bool {
+		for _, e := range w.emu.Ephemerals(w.general, w.alice) {
+			if strings.Contains(e, "conversations.create") {
+				return true
+			}
+		}
+		return false
+	})
+	first.stop(t)
+	second := w.start(nil)
+	w.eventually("the channel created on restart", func() bool {
+		ch, ok := w.emu.ChannelByName("inc-1-billing-delays")
+		return ok && contains(ch.Members, w.alice) && len(ch.Pins) == 1
+	})
+	second.stop(t)
+}
