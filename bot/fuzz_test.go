@@ -2,6 +2,7 @@ package bot
 
 import (
 	"encoding/json"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,7 +104,9 @@ func fuzzFrames() []string {
 // FuzzDecodeEnvelope feeds raw Socket Mode frames through what the reader
 // does with them: the envelope parsed as read does, its payload decoded,
 // and an Events API event mapped to timeline events as onEvent does. None of
-// it may panic, and the bot's own messages are never recorded.
+// it may panic, the bot's own messages are never recorded, and decode's
+// short cut for message events captures what slackevents.ParseEvent's
+// full decoding would.
 func FuzzDecodeEnvelope(f *testing.F) {
 	for _, s := range fuzzFrames() {
 		f.Add([]byte(s))
@@ -123,6 +126,16 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			return
 		}
 		c := b.capture(eae.InnerEvent)
+		// decode takes a short cut for message events; what it makes of one
+		// must be what slack-go's own parsing makes of it.
+		if full, err := slackevents.ParseEvent(req.Payload, slackevents.OptionNoVerifyToken()); err == nil {
+			if full.Type != eae.Type || full.TeamID != eae.TeamID {
+				t.Fatalf("decode: %s from team %q; slackevents: %s from team %q, for %s", eae.Type, eae.TeamID, full.Type, full.TeamID, data)
+			}
+			if want := b.capture(full.InnerEvent); !reflect.DeepEqual(c, want) {
+				t.Fatalf("decode captures %+v; slackevents %+v, for %s", c, want, data)
+			}
+		}
 		for _, e := range c.events {
 			if e.Actor == "UBOT" {
 				t.Fatalf("the bot's own activity was captured: %+v from %s", e, data)
