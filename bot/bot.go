@@ -254,7 +254,7 @@ func (b *Bot) dispatch(ctx context.Context, c *conn, req socketmode.Request) boo
 		data, err := decode(req)
 		if err != nil {
 			// Delivering it again cannot help: acknowledge, and say so.
-			env.log.WithError(err).Error("cannot decode the envelope's payload; acknowledging it to stop redeliveries")
+			env.log.WithError(err).Warn("cannot decode the envelope's payload; acknowledging it to stop redeliveries")
 			b.ack(env, nil)
 			return
 		}

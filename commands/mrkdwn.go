@@ -82,10 +82,10 @@ func headerText(inc *incidentbot.Incident) string {
 	}
 	b.WriteString("\n")
 	if inc.Resolved() {
-		fmt.Fprintf(&b, "Resolved at %s. Follow-up work continues here: `/incident action <text> @owner due:+7d`, `/incident actions`.\n", inc.ResolvedAt.UTC().Format("2006-01-02 15:04 UTC"))
+		fmt.Fprintf(&b, "Resolved at %s. Follow-up work continues here: `/incident action &lt;text&gt; @owner due:+7d`, `/incident actions`.\n", inc.ResolvedAt.UTC().Format("2006-01-02 15:04 UTC"))
 	} else {
-		b.WriteString("*How to use:* `/incident role commander me` · `/incident status identified <what we know>` · " +
-			"`/incident hypothesis <idea>` · `/incident action <text> @owner due:+7d` · `/incident resolve <summary>` · `/incident help`\n")
+		b.WriteString("*How to use:* `/incident role commander me` · `/incident status identified &lt;what we know&gt;` · " +
+			"`/incident hypothesis &lt;idea&gt;` · `/incident action &lt;text&gt; @owner due:+7d` · `/incident resolve &lt;summary&gt;` · `/incident help`\n")
 	}
 	b.WriteString("Everything said in this channel is recorded for the post-mortem. React with :pushpin: to mark a key event.")
 	return b.String()

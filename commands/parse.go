@@ -11,11 +11,18 @@ import (
 )
 
 // invalid returns an EInvalid error whose message is what was wrong followed
-// by the correct form of the command.
+// by the correct form of the command. String arguments (often the user's own
+// text) and the usage are escaped for Slack, so that echoing a mistake can
+// never produce <!here> or a disguised link.
 func invalid(usage, format string, args ...any) error {
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			args[i] = Escape(s)
+		}
+	}
 	msg := fmt.Sprintf(format, args...)
 	if usage != "" {
-		msg += "\nUsage: `" + usage + "`"
+		msg += "\nUsage: `" + Escape(usage) + "`"
 	}
 	return &incidentbot.Error{Code: incidentbot.EInvalid, Message: msg}
 }
@@ -113,7 +120,11 @@ func parseImpactStart(s string, now time.Time) (time.Time, error) {
 // "<prefix>-<id>-<slug>", lowercase, only a-z, 0-9, '-' and '_', at most 80
 // characters (Slack's rules).
 func ChannelName(prefix string, id int64, title string) string {
-	base := fmt.Sprintf("%s-%d", slug(prefix), id)
+	p := truncateName(slug(prefix), MaxPrefix)
+	if p == "" {
+		p = "inc"
+	}
+	base := fmt.Sprintf("%s-%d", p, id)
 	s := slug(slackEntities.Replace(title))
 	name := base
 	if s != "" {
@@ -121,6 +132,10 @@ func ChannelName(prefix string, id int64, title string) string {
 	}
 	return truncateName(name, 80)
 }
+
+// MaxPrefix is the longest channel prefix used, so that the incident
+// number and some of the title always fit in Slack's 80 characters.
+const MaxPrefix = 20
 
 // withSuffix returns name with "-n" appended, still within 80 characters.
 func withSuffix(name string, n int) string {

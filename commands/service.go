@@ -158,7 +158,7 @@ func (s *Service) Handle(ctx context.Context, inv Invocation) (Result, error) {
 	c := &call{Service: s, ctx: ctx, inv: inv, args: rest}
 	switch strings.ToLower(sub) {
 	case "", "help":
-		return Result{Reply: helpText}, nil
+		return Result{Reply: Escape(helpText)}, nil
 	case "open", "declare", "new":
 		return c.open()
 	case "list":

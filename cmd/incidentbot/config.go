@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/commands"
 )
 
 // setting is one configuration key: its environment variable, its key in
@@ -197,6 +198,8 @@ func parseConfig(raw map[string]string) (Config, error) {
 		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_')
 	}) {
 		errs = append(errs, fmt.Errorf("INCIDENTBOT_CHANNEL_PREFIX=%q: use lowercase letters, digits, - and _", c.ChannelPrefix))
+	} else if len(c.ChannelPrefix) > commands.MaxPrefix {
+		errs = append(errs, fmt.Errorf("INCIDENTBOT_CHANNEL_PREFIX=%q: at most %d characters, so that the incident number and title fit Slack's 80", c.ChannelPrefix, commands.MaxPrefix))
 	}
 	loc, err := time.LoadLocation(raw["INCIDENTBOT_TIMEZONE"])
 	if err != nil {

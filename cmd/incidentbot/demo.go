@@ -222,7 +222,7 @@ func (d *demoRun) flush() {
 // readable shows Slack markup as a person sees it: <@U1|x> as @Name and
 // <#C1> as #channel.
 func (d *demoRun) readable(s string) string {
-	return slackRef.ReplaceAllStringFunc(s, func(m string) string {
+	return slackText.Replace(slackRef.ReplaceAllStringFunc(s, func(m string) string {
 		id := strings.Trim(m, "<>@#")
 		if i := strings.IndexByte(id, '|'); i >= 0 {
 			id = id[:i]
@@ -237,8 +237,11 @@ func (d *demoRun) readable(s string) string {
 			return "@" + n
 		}
 		return m
-	})
+	}))
 }
+
+// slackText decodes the entities of Slack's text format for display.
+var slackText = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
 
 var slackRef = regexp.MustCompile(`<[@#][UWC][A-Z0-9]+(\|[^>]*)?>`)
 

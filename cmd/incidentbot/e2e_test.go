@@ -162,7 +162,7 @@ func TestBadInput(t *testing.T) {
 		channel, text string
 		want          []string
 	}{
-		{ch.ID, "frobnicate", []string{"not an /incident command", "open [sev1|sev2|sev3|sev4] <title>"}},
+		{ch.ID, "frobnicate", []string{"not an /incident command", "open [sev1|sev2|sev3|sev4] &lt;title&gt;"}},
 		{ch.ID, "role pilot <@" + w.bob + ">", []string{`"pilot" is not a role`, "Usage: `/incident role"}},
 		{ch.ID, "role commander", []string{"Say who takes the commander role", "Usage:"}},
 		{ch.ID, "role commander bob", []string{"not a Slack user mention", "Usage:"}},
