@@ -15,6 +15,7 @@ import (
 type RecordSource interface {
 	Incident(ctx context.Context, id int64) (*incidentbot.Incident, error)
 	Events(ctx context.Context, id int64, fn func(*incidentbot.TimelineEvent) error) error
+	EventCount(ctx context.Context, id int64) (int, error)
 	Users(ctx context.Context) (map[string]incidentbot.User, error)
 }
 
@@ -25,7 +26,12 @@ func LoadRecord(ctx context.Context, src RecordSource, id int64) (*incidentbot.R
 	if err != nil {
 		return nil, err
 	}
-	rec := &incidentbot.Record{Incident: inc, Events: []incidentbot.TimelineEvent{}}
+	n, err := src.EventCount(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	// Sized up front: growing a slice of 100,000 events copied it ~20 times.
+	rec := &incidentbot.Record{Incident: inc, Events: make([]incidentbot.TimelineEvent, 0, n)}
 	if err := src.Events(ctx, id, func(e *incidentbot.TimelineEvent) error {
 		rec.Events = append(rec.Events, *e)
 		return nil

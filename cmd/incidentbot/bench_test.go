@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/incidentbot/incidentbot/internal/slackemu"
+	"github.com/incidentbot/incidentbot/store"
 )
 
 // benchWorld starts a bot with an open incident and returns its channel.
@@ -112,7 +113,7 @@ func BenchmarkCapture(b *testing.B) {
 	}
 	b.StopTimer()
 	capture := float64(b.N*burst) / elapsed.Seconds()
-	raw := RawBoltRate(filepath.Join(b.TempDir(), "raw.db"), burst, 256, 300)
+	raw := RawBoltRate(filepath.Join(b.TempDir(), "raw.db"), burst, 256, 300, store.DefaultBatchDelay)
 	b.ReportMetric(capture, "captured/s")
 	b.ReportMetric(raw, "raw-bbolt/s")
 	b.ReportMetric(capture/raw, "ratio")
