@@ -341,7 +341,7 @@ func (b *benchRun) ackLatency(ctx context.Context, user, channel string, inFligh
 // capture queues n messages in the emulator (as Slack queues events for a
 // busy app), releases them and times their acknowledgements.
 func (b *benchRun) capture(user, channel string, n int) (float64, error) {
-	before := len(b.emu.AckedEnvelopes())
+	before := b.emu.AckedCount()
 	text := strings.Repeat("x", 200)
 	b.emu.SetSilent(true)
 	for range n {
@@ -349,8 +349,8 @@ func (b *benchRun) capture(user, channel string, n int) (float64, error) {
 	}
 	start := time.Now()
 	b.emu.SetSilent(false)
-	if err := waitFor(5*time.Minute, func() bool { return len(b.emu.AckedEnvelopes())-before >= n }); err != nil {
-		return 0, fmt.Errorf("capture: %d of %d acknowledged", len(b.emu.AckedEnvelopes())-before, n)
+	if err := waitFor(5*time.Minute, func() bool { return b.emu.AckedCount()-before >= n }); err != nil {
+		return 0, fmt.Errorf("capture: %d of %d acknowledged", b.emu.AckedCount()-before, n)
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
 }
