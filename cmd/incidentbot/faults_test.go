@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/bot"
 	"github.com/incidentbot/incidentbot/internal/slackemu"
 )
@@ -71,17 +70,7 @@ func TestDiskFaults(t *testing.T) {
 	w.eventually("redelivered and stored after the disk recovered", func() bool { return w.emu.UnackedCount() == 0 })
 	w.eventually("/readyz 200", func() bool { code, _ := httpGet("http://" + addr + "/readyz"); return code == 200 })
 	bot.stop(t)
-	seen := map[string]int{}
-	for _, e := range timeline(t, w.openDB(), 1) {
-		if e.Kind == incidentbot.EventMessage {
-			seen[e.TS]++
-		}
-	}
-	for _, ts := range msgs {
-		if seen[ts] != 1 {
-			t.Errorf("message %s stored %d times", ts, seen[ts])
-		}
-	}
+	w.storedOnce(1, msgs)
 }
 
 // TestSlowAndFailingSlack: Slack answering slower than the bot's timeout, a
@@ -130,15 +119,5 @@ func TestSlowAndFailingSlack(t *testing.T) {
 	}
 	w.eventually("every message acknowledged", func() bool { return w.emu.UnackedCount() == 0 })
 	bot.stop(t)
-	seen := map[string]int{}
-	for _, e := range timeline(t, w.openDB(), 1) {
-		if e.Kind == incidentbot.EventMessage {
-			seen[e.TS]++
-		}
-	}
-	for _, ts := range msgs {
-		if seen[ts] != 1 {
-			t.Errorf("message %s stored %d times", ts, seen[ts])
-		}
-	}
+	w.storedOnce(1, msgs)
 }

@@ -226,3 +226,20 @@ func countKind(evs []incidentbot.TimelineEvent, kind incidentbot.EventKind) int 
 	}
 	return n
 }
+
+// storedOnce checks, on the stopped bot's database, that each message ts is
+// in incident id's timeline exactly once.
+func (w *world) storedOnce(id int64, msgs []string) {
+	w.t.Helper()
+	seen := map[string]int{}
+	for _, e := range timeline(w.t, w.openDB(), id) {
+		if e.Kind == incidentbot.EventMessage {
+			seen[e.TS]++
+		}
+	}
+	for _, ts := range msgs {
+		if seen[ts] != 1 {
+			w.t.Errorf("message %s stored %d times", ts, seen[ts])
+		}
+	}
+}

@@ -218,17 +218,7 @@ func TestSlackFaultBurst(t *testing.T) {
 		}
 	}
 	bot.stop(t)
-	seen := map[string]int{}
-	for _, e := range timeline(t, w.openDB(), 1) {
-		if e.Kind == incidentbot.EventMessage {
-			seen[e.TS]++
-		}
-	}
-	for _, ts := range msgs {
-		if seen[ts] != 1 {
-			t.Errorf("message %s stored %d times", ts, seen[ts])
-		}
-	}
+	w.storedOnce(1, msgs)
 }
 
 // TestSIGTERMDuringBurst: SIGTERM in the middle of a burst of events exits 0
