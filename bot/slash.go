@@ -4,7 +4,6 @@ import (
 	"context"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/slack-go/slack"
@@ -31,6 +30,7 @@ func userReply(log logrus.FieldLogger, err error) string {
 }
 
 func (b *Bot) onSlash(ctx context.Context, env *envelope, cmd slack.SlashCommand) {
+	env.subcommand = commands.Subcommand(cmd.Text)
 	log := env.log.WithFields(logrus.Fields{"user": cmd.UserID, "channel": cmd.ChannelID})
 	if cmd.TeamID != b.teamID {
 		log.WithField("from_team", cmd.TeamID).Warn("slash command from another workspace ignored")
@@ -40,7 +40,6 @@ func (b *Bot) onSlash(ctx context.Context, env *envelope, cmd slack.SlashCommand
 	res, err := b.cmds.Handle(ctx, commands.Invocation{
 		TeamID: cmd.TeamID, ChannelID: cmd.ChannelID, UserID: cmd.UserID, Text: cmd.Text, DedupKey: cmd.TriggerID,
 	})
-	defer func() { b.cfg.Metrics.CommandDone(commands.Subcommand(cmd.Text), time.Since(env.start)) }()
 	if err != nil {
 		if incidentbot.ErrorCode(err) == incidentbot.EUnavailable {
 			b.storeOK.Store(false)

@@ -199,6 +199,8 @@ type envelope struct {
 	log   logrus.FieldLogger
 	start time.Time // when it was read
 	acked atomic.Bool
+	// subcommand names a slash command's subcommand, for the latency metric.
+	subcommand string
 }
 
 // ack acknowledges the envelope on the connection it came from, with an
@@ -214,6 +216,9 @@ func (b *Bot) ack(env *envelope, payload any) {
 		return
 	}
 	env.acked.Store(true)
+	if env.subcommand != "" {
+		b.cfg.Metrics.CommandDone(env.subcommand, time.Since(env.start))
+	}
 	b.acked.Add(1)
 	b.cfg.Metrics.EnvelopeAcked(env.req.Type)
 }
