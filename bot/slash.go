@@ -2,7 +2,6 @@ package bot
 
 import (
 	"context"
-	"regexp"
 	"strings"
 
 	"github.com/sirupsen/logrus"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/commands"
+	"github.com/incidentbot/incidentbot/slacktext"
 )
 
 // ephemeral is the acknowledgement payload that answers a slash command to
@@ -49,8 +49,8 @@ func (b *Bot) onSlash(ctx context.Context, env *envelope, cmd slack.SlashCommand
 	}
 	b.storeOK.Store(true)
 	b.learnUser(cmd.UserID)
-	for _, m := range mentionRE.FindAllStringSubmatch(cmd.Text, -1) {
-		b.learnUser(m[1])
+	for _, id := range slacktext.Mentions(cmd.Text) {
+		b.learnUser(id) // the post-mortem will need their names
 	}
 	if res.OpenModal {
 		b.ack(env, nil)
@@ -73,10 +73,6 @@ func (b *Bot) tellByURL(ctx context.Context, log logrus.FieldLogger, url, text s
 		log.WithError(err).Warn("could not answer through the response_url")
 	}
 }
-
-// mentionRE finds user mentions in command text, whose names the
-// post-mortem will need.
-var mentionRE = regexp.MustCompile(`<@([UW][A-Z0-9]+)(?:\|[^>]*)?>`)
 
 // Modal identifiers.
 const (

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/slacktext"
 )
 
 const actionUsage = "/incident action <text> [@owner] [due:YYYY-MM-DD|due:+Nd]  or  /incident action done A<n>"
@@ -42,7 +43,7 @@ func (c *call) action() (Result, error) {
 	if !applied {
 		return duplicateReply(inc), nil
 	}
-	msg := fmt.Sprintf(":clipboard: *%s* %s — %s", a.Key(), Escape(a.Text), describeOwnerDue(a))
+	msg := fmt.Sprintf(":clipboard: *%s* %s — %s", a.Key(), slacktext.Escape(a.Text), describeOwnerDue(a))
 	reply := fmt.Sprintf("Recorded %s.", a.Key())
 	if a.Owner == "" || a.Due == "" {
 		reply += " It has no " + missing(a) + " yet: items without both are flagged in the post-mortem. Add them by recording the item again with `@owner due:+7d`."
@@ -60,7 +61,7 @@ func (c *call) parseAction(args string) (text, owner, due string, err error) {
 			if due, err = parseDue(last, c.now(), c.cfg.Location); err != nil {
 				return "", "", "", invalid(actionUsage, "%s", incidentbot.ErrorMessage(err))
 			}
-		} else if u, ok := parseMention(last); ok && owner == "" {
+		} else if u, ok := slacktext.ParseMention(last); ok && owner == "" {
 			owner = u
 		} else {
 			break
@@ -131,7 +132,7 @@ func (c *call) actionDone(args string) (Result, error) {
 	if !applied {
 		return duplicateReply(inc), nil
 	}
-	msg := fmt.Sprintf(":heavy_check_mark: *%s* done (closed by <@%s>): %s", a.Key(), c.inv.UserID, Escape(a.Text))
+	msg := fmt.Sprintf(":heavy_check_mark: *%s* done (closed by <@%s>): %s", a.Key(), c.inv.UserID, slacktext.Escape(a.Text))
 	return Result{Reply: fmt.Sprintf("%s closed.", a.Key()), Followup: c.tell(inc, msg, false, false)}, nil
 }
 
@@ -146,7 +147,7 @@ func (c *call) actions() (Result, error) {
 		var b strings.Builder
 		fmt.Fprintf(&b, "*Action items of %s*\n", inc.Key())
 		for _, a := range inc.Actions {
-			fmt.Fprintf(&b, "• *%s* [%s] %s — %s\n", a.Key(), a.Status, Escape(a.Text), describeOwnerDue(a))
+			fmt.Fprintf(&b, "• *%s* [%s] %s — %s\n", a.Key(), a.Status, slacktext.Escape(a.Text), describeOwnerDue(a))
 		}
 		return Result{Reply: b.String()}, nil
 	}
@@ -170,7 +171,7 @@ func (c *call) actions() (Result, error) {
 			if a.Overdue(c.now(), c.cfg.Location) {
 				overdue = " :warning: overdue"
 			}
-			fmt.Fprintf(&b, "• *%s %s* %s — %s%s (%s)\n", i.Key(), a.Key(), Escape(a.Text), describeOwnerDue(a), overdue, channelLink(i))
+			fmt.Fprintf(&b, "• *%s %s* %s — %s%s (%s)\n", i.Key(), a.Key(), slacktext.Escape(a.Text), describeOwnerDue(a), overdue, channelLink(i))
 		}
 	}
 	if count == 0 {

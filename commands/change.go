@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/slacktext"
 )
 
 // tell returns a Followup that posts text in the incident channel, also in
@@ -55,7 +56,7 @@ func (c *call) role() (Result, error) {
 		user = c.inv.UserID
 	default:
 		var ok bool
-		if user, ok = parseMention(who); !ok {
+		if user, ok = slacktext.ParseMention(who); !ok {
 			return Result{}, invalid(roleUsage, "%q is not a Slack user mention: type @ and pick the person, or write `me`.", who)
 		}
 	}
@@ -135,7 +136,7 @@ func (c *call) status() (Result, error) {
 	if !applied {
 		return duplicateReply(inc), nil
 	}
-	msg := fmt.Sprintf(":mega: *Status update* — *%s* (%s) by <@%s>:\n%s", inc.Status, inc.Severity, c.inv.UserID, Escape(text))
+	msg := fmt.Sprintf(":mega: *Status update* — *%s* (%s) by <@%s>:\n%s", inc.Status, inc.Severity, c.inv.UserID, slacktext.Escape(text))
 	return Result{
 		Reply:    fmt.Sprintf("Status update posted for %s; the next one is due in %s.", inc.Key(), c.cfg.UpdateInterval),
 		Followup: c.tell(inc, msg, true, true),
@@ -248,7 +249,7 @@ func (c *call) resolve() (Result, error) {
 	}
 	msg := fmt.Sprintf(":white_check_mark: *%s resolved* by <@%s> after %s.", inc.Key(), c.inv.UserID, now.Sub(inc.OpenedAt).Round(time.Minute))
 	if summary != "" {
-		msg += "\n" + Escape(summary)
+		msg += "\n" + slacktext.Escape(summary)
 	}
 	reply := fmt.Sprintf("%s is resolved. Reminders stop; the channel keeps recording follow-up work.", inc.Key())
 	fns := []func(context.Context) error{c.tell(inc, msg, true, true)}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/slacktext"
 )
 
 const hypothesisUsage = "/incident hypothesis <text>  or  /incident hypothesis confirm|reject H<n> [note]"
@@ -38,7 +39,7 @@ func (c *call) hypothesis() (Result, error) {
 	if !applied {
 		return duplicateReply(inc), nil
 	}
-	msg := fmt.Sprintf(":thinking_face: *%s* (hypothesis by <@%s>): %s\nConfirm or reject it with `/incident hypothesis confirm %s` / `reject %s [note]`.", h.Key(), c.inv.UserID, Escape(h.Text), h.Key(), h.Key())
+	msg := fmt.Sprintf(":thinking_face: *%s* (hypothesis by <@%s>): %s\nConfirm or reject it with `/incident hypothesis confirm %s` / `reject %s [note]`.", h.Key(), c.inv.UserID, slacktext.Escape(h.Text), h.Key(), h.Key())
 	return Result{Reply: fmt.Sprintf("Recorded %s.", h.Key()), Followup: c.tell(inc, msg, false, false)}, nil
 }
 
@@ -85,9 +86,9 @@ func (c *call) decide(outcome incidentbot.Outcome, args string) (Result, error) 
 	if outcome == incidentbot.OutcomeRejected {
 		icon = ":x:"
 	}
-	msg := fmt.Sprintf("%s *%s %s* by <@%s>: %s", icon, h.Key(), outcome, c.inv.UserID, Escape(h.Text))
+	msg := fmt.Sprintf("%s *%s %s* by <@%s>: %s", icon, h.Key(), outcome, c.inv.UserID, slacktext.Escape(h.Text))
 	if note != "" {
-		msg += "\n> " + Escape(note)
+		msg += "\n> " + slacktext.Escape(note)
 	}
 	return Result{Reply: fmt.Sprintf("%s marked %s.", h.Key(), outcome), Followup: c.tell(inc, msg, false, false)}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/slacktext"
 )
 
 func (c *call) list() (Result, error) {
@@ -21,7 +22,7 @@ func (c *call) list() (Result, error) {
 	now := c.now()
 	for _, inc := range open {
 		fmt.Fprintf(&b, "• *%s* %s %s — %s · %s · commander %s · open %s · last update %s ago\n",
-			inc.Key(), inc.Severity, inc.Status, Escape(inc.Title), channelLink(inc), mention(inc.Roles[incidentbot.RoleCommander]),
+			inc.Key(), inc.Severity, inc.Status, slacktext.Escape(inc.Title), channelLink(inc), mention(inc.Roles[incidentbot.RoleCommander]),
 			Age(now.Sub(inc.OpenedAt)), Age(now.Sub(inc.LastUpdateAt)))
 	}
 	return Result{Reply: b.String()}, nil

@@ -2,61 +2,27 @@ package commands
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/slacktext"
 )
 
-// safeMarkupRE matches the Slack markup that user text may keep when the bot
-// echoes it: user mentions, channel links and plain web links.
-var safeMarkupRE = regexp.MustCompile(`^<(@[UW][A-Z0-9]+(\|[^<>]*)?|#C[A-Z0-9]+(\|[^<>]*)?|https?://[^<>|\s]+(\|[^<>]*)?)>`)
-
-// broadcastRE matches the words Slack would turn into a notification for a
-// whole channel or workspace.
-var broadcastRE = regexp.MustCompile(`(?i)@(channel|here|everyone)\b`)
-
-// Escape makes user text, as Slack sent it, safe to echo in a Slack mrkdwn
-// message: entities are decoded, then &, < and > are entity-encoded except
-// in user mentions, channel links and web links, so that text can never
-// produce <!channel>, <!here>, <!subteam^...> or a disguised link; and
-// "@channel"-style words get a zero-width joiner so they notify nobody.
-func Escape(s string) string {
-	s = slackEntities.Replace(s)
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		switch s[i] {
-		case '&':
-			b.WriteString("&amp;")
-		case '>':
-			b.WriteString("&gt;")
-		case '<':
-			if m := safeMarkupRE.FindString(s[i:]); m != "" {
-				b.WriteString(m)
-				i += len(m)
-				continue
-			}
-			b.WriteString("&lt;")
-		default:
-			b.WriteByte(s[i])
-		}
-		i++
-	}
-	return broadcastRE.ReplaceAllString(b.String(), "@\u200d$1")
-}
-
+// mention is the markup for user, or "_unassigned_" for a role nobody holds.
 func mention(user string) string {
 	if user == "" {
 		return "_unassigned_"
 	}
-	return "<@" + user + ">"
+	return slacktext.Mention(user)
 }
 
+// channelLink is the markup for inc's channel, or a note while it is being
+// created.
 func channelLink(inc *incidentbot.Incident) string {
 	if inc.ChannelID == "" {
 		return "(channel being created)"
 	}
-	return "<#" + inc.ChannelID + ">"
+	return slacktext.ChannelLink(inc.ChannelID)
 }
 
 // headerText is the pinned message at the top of an incident channel. It is
@@ -67,10 +33,10 @@ func headerText(inc *incidentbot.Incident) string {
 	if inc.Resolved() {
 		icon = ":white_check_mark:"
 	}
-	fmt.Fprintf(&b, "%s *%s: %s*\n", icon, inc.Key(), Escape(inc.Title))
+	fmt.Fprintf(&b, "%s *%s: %s*\n", icon, inc.Key(), slacktext.Escape(inc.Title))
 	fmt.Fprintf(&b, "*Severity:* %s   *Status:* %s   *Declared by:* %s\n", inc.Severity, inc.Status, mention(inc.Declarer))
 	if inc.Description != "" {
-		fmt.Fprintf(&b, "*Description:* %s\n", Escape(inc.Description))
+		fmt.Fprintf(&b, "*Description:* %s\n", slacktext.Escape(inc.Description))
 	}
 	b.WriteString("*Roles:*")
 	for i, r := range incidentbot.AllRoles() {

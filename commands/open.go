@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/slacktext"
 )
 
 const openUsage = "/incident open [sev1|sev2|sev3|sev4] <title>"
@@ -80,7 +81,7 @@ func (s *Service) Open(ctx context.Context, req OpenRequest) (Result, error) {
 		return duplicateReply(stored), nil
 	}
 	s.observe(stored)
-	reply := fmt.Sprintf("Opening *%s* (%s): %s — its channel is being created and you will be invited.", stored.Key(), stored.Severity, Escape(stored.Title))
+	reply := fmt.Sprintf("Opening *%s* (%s): %s — its channel is being created and you will be invited.", stored.Key(), stored.Severity, slacktext.Escape(stored.Title))
 	if len(stored.Pager) > 0 {
 		reply += " PagerDuty is being paged."
 	}
@@ -124,7 +125,7 @@ func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) e
 		errs = append(errs, err)
 	}
 	if s.cfg.AnnounceChannel != "" {
-		text := fmt.Sprintf(":rotating_light: *%s* (%s) opened by %s: %s — join %s", inc.Key(), inc.Severity, mention(inc.Declarer), Escape(inc.Title), channelLink(inc))
+		text := fmt.Sprintf(":rotating_light: *%s* (%s) opened by %s: %s — join %s", inc.Key(), inc.Severity, mention(inc.Declarer), slacktext.Escape(inc.Title), channelLink(inc))
 		if _, err := s.slack.Post(ctx, s.cfg.AnnounceChannel, text); err != nil {
 			errs = append(errs, fmt.Errorf("announce %s: %w", inc.Key(), err))
 		}

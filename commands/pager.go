@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/slacktext"
 )
 
 // Pager is PagerDuty's Events API as commands need it. Errors of code
@@ -153,7 +154,7 @@ func (s *Service) deliverPager(ctx context.Context, id int64) error {
 			mutate = func(*incidentbot.Incident) []incidentbot.TimelineEvent {
 				return []incidentbot.TimelineEvent{{Kind: incidentbot.EventPage, At: now, Actor: a.RequestedBy, Ref: pagerKey(inc, a), To: a.Severity.String(), Text: a.Reason}}
 			}
-			msg = fmt.Sprintf(":pager: Paged PagerDuty (%s, alert `%s`): %s", a.Severity, pagerKey(inc, a), Escape(a.Reason))
+			msg = fmt.Sprintf(":pager: Paged PagerDuty (%s, alert `%s`): %s", a.Severity, pagerKey(inc, a), slacktext.Escape(a.Reason))
 		case incidentbot.PageResolve:
 			callErr = s.cfg.Pager.Resolve(ctx, pagerKey(inc, a))
 			mutate = func(*incidentbot.Incident) []incidentbot.TimelineEvent {
@@ -218,11 +219,11 @@ func (s *Service) finishPager(ctx context.Context, inc *incidentbot.Incident, a 
 		msg += fmt.Sprintf(" (delivered after %d attempts)", attempts)
 	case callErr == nil:
 	case retry && attempts == 1:
-		msg = fmt.Sprintf(":warning: PagerDuty is not answering (%s): the %s is pending and will be retried until it goes through.", Escape(incidentbot.ErrorMessage(callErr)), what)
+		msg = fmt.Sprintf(":warning: PagerDuty is not answering (%s): the %s is pending and will be retried until it goes through.", slacktext.Escape(incidentbot.ErrorMessage(callErr)), what)
 	case retry:
 		msg = ""
 	default:
-		msg = fmt.Sprintf(":x: PagerDuty refused the %s: %s", what, Escape(incidentbot.ErrorMessage(callErr)))
+		msg = fmt.Sprintf(":x: PagerDuty refused the %s: %s", what, slacktext.Escape(incidentbot.ErrorMessage(callErr)))
 	}
 	if msg != "" && updated.ChannelID != "" {
 		if _, err := s.slack.Post(ctx, updated.ChannelID, msg); err != nil {
@@ -237,14 +238,14 @@ func (s *Service) finishPager(ctx context.Context, inc *incidentbot.Incident, a 
 
 // alert is the PagerDuty alert of a trigger action.
 func (s *Service) alert(inc *incidentbot.Incident, a incidentbot.PagerAction) Alert {
-	title := slackEntities.Replace(inc.Title)
+	title := slacktext.Decode(inc.Title)
 	summary := fmt.Sprintf("%s [%s] %s", inc.Key(), a.Severity, title)
 	if a.DedupKey != "" && a.Reason != "" {
-		summary += " — " + slackEntities.Replace(a.Reason)
+		summary += " — " + slacktext.Decode(a.Reason)
 	}
 	details := map[string]string{
 		"incident": inc.Key(), "title": title, "severity": a.Severity.String(), "status": string(inc.Status),
-		"declarer": inc.Declarer, "reason": slackEntities.Replace(a.Reason),
+		"declarer": inc.Declarer, "reason": slacktext.Decode(a.Reason),
 	}
 	if c := inc.Roles[incidentbot.RoleCommander]; c != "" {
 		details["commander"] = c
@@ -295,7 +296,7 @@ func (s *Service) bringOnCall(ctx context.Context, inc *incidentbot.Incident, ca
 	commander := ""
 	for _, p := range people {
 		if p.user == "" {
-			lines = append(lines, fmt.Sprintf(":pager: PagerDuty says *%s* (%s) is on call, but no Slack account has that email: reach them through PagerDuty.", Escape(p.call.Name), Escape(p.call.Email)))
+			lines = append(lines, fmt.Sprintf(":pager: PagerDuty says *%s* (%s) is on call, but no Slack account has that email: reach them through PagerDuty.", slacktext.Escape(p.call.Name), slacktext.Escape(p.call.Email)))
 			continue
 		}
 		if commander == "" && inc.Roles[incidentbot.RoleCommander] == "" {

@@ -2,12 +2,12 @@ package commands
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
 
 	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/slacktext"
 )
 
 // invalid returns an EInvalid error whose message is what was wrong followed
@@ -17,20 +17,15 @@ import (
 func invalid(usage, format string, args ...any) error {
 	for i, a := range args {
 		if s, ok := a.(string); ok {
-			args[i] = Escape(s)
+			args[i] = slacktext.Escape(s)
 		}
 	}
 	msg := fmt.Sprintf(format, args...)
 	if usage != "" {
-		msg += "\nUsage: `" + Escape(usage) + "`"
+		msg += "\nUsage: `" + slacktext.Escape(usage) + "`"
 	}
 	return &incidentbot.Error{Code: incidentbot.EInvalid, Message: msg}
 }
-
-// slackEntities undoes the entities Slack puts in message and command text
-// (&amp; &lt; &gt;). The record keeps text as Slack sent it; this is for
-// channel names and for echoing text back (see Escape).
-var slackEntities = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
 
 // splitFirst splits s into its first word and the rest, both trimmed.
 func splitFirst(s string) (first, rest string) {
@@ -40,17 +35,6 @@ func splitFirst(s string) (first, rest string) {
 		return s, ""
 	}
 	return s[:i], strings.TrimSpace(s[i:])
-}
-
-var mentionRE = regexp.MustCompile(`^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$`)
-
-// parseMention accepts <@U123> and <@U123|name> and returns U123.
-func parseMention(s string) (string, bool) {
-	m := mentionRE.FindStringSubmatch(strings.TrimSpace(s))
-	if m == nil {
-		return "", false
-	}
-	return m[1], true
 }
 
 // parseDue parses a due date: due:YYYY-MM-DD or due:+Nd (N days from today in
@@ -120,12 +104,12 @@ func parseImpactStart(s string, now time.Time) (time.Time, error) {
 // "<prefix>-<id>-<slug>", lowercase, only a-z, 0-9, '-' and '_', at most 80
 // characters (Slack's rules).
 func ChannelName(prefix string, id int64, title string) string {
-	p := truncateName(slug(prefix), MaxPrefix)
+	p := truncateName(slacktext.Slug(prefix), MaxPrefix)
 	if p == "" {
 		p = "inc"
 	}
 	base := fmt.Sprintf("%s-%d", p, id)
-	s := slug(slackEntities.Replace(title))
+	s := slacktext.Slug(slacktext.Decode(title))
 	name := base
 	if s != "" {
 		name += "-" + s
@@ -148,24 +132,4 @@ func truncateName(name string, max int) string {
 		return name
 	}
 	return strings.TrimRight(name[:max], "-_")
-}
-
-// slug lowercases s and turns every run of other characters than a-z, 0-9
-// and '_' into one '-'.
-func slug(s string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(s) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
-			if dash && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			dash = false
-			b.WriteRune(r)
-		default:
-			dash = true
-		}
-	}
-	return b.String()
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/slacktext"
 )
 
 // MaxSnooze is the longest pause of status-update reminders.
@@ -244,7 +245,7 @@ func (s *Service) RemindOverdueActions(ctx context.Context) (int, error) {
 				continue
 			}
 			byOwner[a.Owner] = append(byOwner[a.Owner], fmt.Sprintf("• *%s %s* %s — due %s (%s). Done? Type `/incident action done %s` in %s.",
-				inc.Key(), a.Key(), Escape(a.Text), a.Due, channelLink(inc), a.Key(), channelLink(inc)))
+				inc.Key(), a.Key(), slacktext.Escape(a.Text), a.Due, channelLink(inc), a.Key(), channelLink(inc)))
 		}
 	}
 	owners := make([]string, 0, len(byOwner))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/slacktext"
 )
 
 // Store is the durable record commands read and change. store.DB implements
@@ -158,7 +159,7 @@ func (s *Service) Handle(ctx context.Context, inv Invocation) (Result, error) {
 	c := &call{Service: s, ctx: ctx, inv: inv, args: rest}
 	switch strings.ToLower(sub) {
 	case "", "help":
-		return Result{Reply: Escape(helpText)}, nil
+		return Result{Reply: slacktext.Escape(helpText)}, nil
 	case "open", "declare", "new":
 		return c.open()
 	case "list":

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/slacktext"
 )
 
 // nastyInput puts s everywhere user text goes.
@@ -92,7 +93,7 @@ func TestRenderedByCmarkGFM(t *testing.T) {
 			sb.WriteString(tokens[r.IntN(len(tokens))])
 		}
 		s := sb.String()
-		if EscapeMarkdown(plainText(s, nil)) == "" {
+		if EscapeMarkdown(slacktext.PlainText(s, slacktext.Names{})) == "" {
 			continue // empty text legitimately changes the document
 		}
 		md := renderMD(s)

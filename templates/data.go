@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/slacktext"
 )
 
 // Input is what a post-mortem is rendered from.
@@ -312,6 +313,10 @@ func utc(t time.Time) Time {
 // names resolves user ids and Slack markup against the users map.
 type names struct{ users map[string]incidentbot.User }
 
+// userName is the display name of id for slacktext.PlainText, "" when
+// unknown.
+func (n names) userName(id string) string { return n.users[id].Name }
+
 // name returns the display name of id, or id itself when unknown.
 func (n names) name(id string) Text {
 	if u, ok := n.users[id]; ok {
@@ -331,4 +336,6 @@ func (n names) nameOrEmpty(id string) Text {
 }
 
 // text turns Slack text into plain Text.
-func (n names) text(s string) Text { return Text(strings.TrimSpace(plainText(s, n.users))) }
+func (n names) text(s string) Text {
+	return Text(strings.TrimSpace(slacktext.PlainText(s, slacktext.Names{User: n.userName})))
+}

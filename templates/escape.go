@@ -4,8 +4,6 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/incidentbot/incidentbot"
 )
 
 // EscapeMarkdown turns plain user text into markdown that renders as that
@@ -24,7 +22,8 @@ import (
 // characters are removed. A bare http(s) URL stays a link, written as an
 // autolink <https://...> (see writeBareURL). EscapeMarkdown does not fail.
 //
-// Slack mentions are not resolved here (see Text and NewData).
+// Slack markup is not resolved here: NewData turns Slack text into plain
+// text first (slacktext.PlainText), and Text escapes that.
 func EscapeMarkdown(s string) string {
 	var b strings.Builder
 	writeEscaped(&b, s, "<br>")
@@ -260,125 +259,4 @@ func intraword(s string, i int) bool {
 
 func isWordRune(r rune) bool {
 	return r != utf8.RuneError && (unicode.IsLetter(r) || unicode.IsDigit(r))
-}
-
-// plainText turns Slack message text into the plain text the user typed:
-// mentions <@U123> and <@U123|name> become @display-name (from users, else
-// the label, else the id); <#C123|name> becomes #name; <!here>,
-// <!channel>, <!everyone> become @here...; <!subteam^S1|@team> its label;
-// links <https://x|label> become "label (https://x)"; and the entities
-// &lt; &gt; &amp; are decoded in one pass, so "&amp;lt;" becomes "&lt;", as
-// typed. A "<" that does not open Slack markup is kept.
-func plainText(s string, users map[string]incidentbot.User) string {
-	if !strings.ContainsAny(s, "<&") {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for len(s) > 0 {
-		i := strings.IndexAny(s, "<&")
-		if i < 0 {
-			b.WriteString(s)
-			break
-		}
-		b.WriteString(s[:i])
-		s = s[i:]
-		if s[0] == '&' {
-			n := decodeEntity(&b, s)
-			s = s[n:]
-			continue
-		}
-		end := strings.IndexAny(s[1:], ">\n<")
-		if end < 0 || s[1+end] != '>' {
-			b.WriteByte('<')
-			s = s[1:]
-			continue
-		}
-		inner := s[1 : 1+end]
-		if out, ok := slackMarkup(inner, users); ok {
-			b.WriteString(out)
-			s = s[end+2:]
-			continue
-		}
-		b.WriteByte('<')
-		s = s[1:]
-	}
-	return b.String()
-}
-
-// decodeEntity writes the character of the Slack entity at the start of s
-// (or "&" when s starts with no such entity) and returns the bytes consumed.
-func decodeEntity(b *strings.Builder, s string) int {
-	for _, e := range [...]struct{ name, char string }{{"&lt;", "<"}, {"&gt;", ">"}, {"&amp;", "&"}} {
-		if strings.HasPrefix(s, e.name) {
-			b.WriteString(e.char)
-			return len(e.name)
-		}
-	}
-	b.WriteByte('&')
-	return 1
-}
-
-// slackMarkup renders the inside of one <...> Slack markup; false means it is
-// not Slack markup (e.g. a literal "<script>").
-func slackMarkup(inner string, users map[string]incidentbot.User) (string, bool) {
-	if inner == "" {
-		return "", false
-	}
-	target, label, _ := strings.Cut(inner, "|")
-	if strings.ContainsAny(target, " \t") {
-		return "", false // Slack never puts white space there; "<!-- x -->" is text
-	}
-	label = decodeEntities(label)
-	switch inner[0] {
-	case '@':
-		id := target[1:]
-		if id == "" {
-			return "", false
-		}
-		if u, ok := users[id]; ok && strings.TrimSpace(u.Name) != "" {
-			return "@" + strings.TrimSpace(u.Name), true
-		}
-		if label != "" {
-			return "@" + strings.TrimPrefix(label, "@"), true
-		}
-		return "@" + id, true
-	case '#':
-		if label != "" {
-			return "#" + label, true
-		}
-		return target, true
-	case '!':
-		if label != "" {
-			return label, true
-		}
-		cmd, _, _ := strings.Cut(target[1:], "^")
-		return "@" + cmd, true
-	}
-	if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") || strings.HasPrefix(target, "tel:") {
-		target = decodeEntities(target)
-		if label == "" || label == target {
-			return target, true
-		}
-		return label + " (" + target + ")", true
-	}
-	return "", false
-}
-
-// decodeEntities decodes Slack's &lt; &gt; &amp; in s.
-func decodeEntities(s string) string {
-	if !strings.Contains(s, "&") {
-		return s
-	}
-	var b strings.Builder
-	for len(s) > 0 {
-		i := strings.IndexByte(s, '&')
-		if i < 0 {
-			b.WriteString(s)
-			break
-		}
-		b.WriteString(s[:i])
-		s = s[i+decodeEntity(&b, s[i:]):]
-	}
-	return b.String()
 }

@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/incidentbot/incidentbot"
 )
 
 func TestEscapeMarkdown(t *testing.T) {
@@ -84,40 +82,6 @@ func TestEscapeIndented(t *testing.T) {
 	for _, tc := range tests {
 		if got := EscapeIndented(tc.in, tc.indent); got != tc.want {
 			t.Errorf("EscapeIndented(%q, %d) = %q, want %q", tc.in, tc.indent, got, tc.want)
-		}
-	}
-}
-
-func TestPlainText(t *testing.T) {
-	users := map[string]incidentbot.User{"U1": {ID: "U1", Name: "Ada Lovelace"}, "U2": {ID: "U2", Name: "  "}}
-	tests := []struct{ in, want string }{
-		{"hello", "hello"},
-		{"<@U1> look", "@Ada Lovelace look"},
-		{"<@U1|ada> look", "@Ada Lovelace look"},
-		{"<@U9|ghost>", "@ghost"},
-		{"<@U9>", "@U9"},
-		{"<@U2>", "@U2"},
-		{"<!channel> <!here> <!everyone>", "@channel @here @everyone"},
-		{"<!subteam^S1|@sre>", "@sre"},
-		{"<!date^1392734382^{date}|Feb 18, 2014>", "Feb 18, 2014"},
-		{"<#C1|general>", "#general"},
-		{"<#C1>", "#C1"},
-		{"<https://example.com|the dash>", "the dash (https://example.com)"},
-		{"<https://example.com>", "https://example.com"},
-		{"<https://example.com?a=1&amp;b=2|x>", "x (https://example.com?a=1&b=2)"},
-		{"<mailto:a@b.c|a@b.c>", "a@b.c (mailto:a@b.c)"},
-		{"&lt;script&gt; &amp;lt;", "<script> &lt;"},
-		{"<script>", "<script>"},
-		{"a < b > c & d", "a < b > c & d"},
-		{"<@U1\n>", "<@U1\n>"},
-		{"<<@U1>>", "<@Ada Lovelace>"},
-		{"<>", "<>"},
-		{"<!-- comment -->", "<!-- comment -->"},
-		{"<@U1 x>", "<@U1 x>"},
-	}
-	for _, tc := range tests {
-		if got := plainText(tc.in, users); got != tc.want {
-			t.Errorf("plainText(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
