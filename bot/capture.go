@@ -47,7 +47,7 @@ func (b *Bot) capture(inner slackevents.EventsAPIInnerEvent) captured {
 		}
 		return captured{ev.Item.Channel, []incidentbot.TimelineEvent{{
 			Kind: incidentbot.EventKeyMarked, At: tsTime(ev.EventTimestamp), Actor: ev.User, TS: ev.Item.Timestamp,
-			DedupKey: "react:" + ev.Item.Timestamp + ":" + ev.User,
+			DedupKey: incidentbot.ReactionKey(ev.Item.Timestamp, ev.User),
 		}}}
 	case *slackevents.PinAddedEvent:
 		if ev.User == b.botUserID || ev.Item.Message == nil {
@@ -56,7 +56,7 @@ func (b *Bot) capture(inner slackevents.EventsAPIInnerEvent) captured {
 		m := ev.Item.Message
 		return captured{ev.Channel, []incidentbot.TimelineEvent{{
 			Kind: incidentbot.EventPinned, At: tsTime(ev.EventTimestamp), Actor: ev.User, TS: m.Timestamp,
-			Text: m.Text, DedupKey: "pin:" + m.Timestamp,
+			Text: m.Text, DedupKey: incidentbot.PinKey(m.Timestamp),
 		}}}
 	}
 	return captured{}
@@ -100,7 +100,7 @@ func (b *Bot) captureMessage(ev *slackevents.MessageEvent) captured {
 		}
 		e := incidentbot.TimelineEvent{
 			Kind: incidentbot.EventEdited, At: at, Actor: m.User, TS: m.Timestamp, Text: text, PrevText: prevText,
-			DedupKey: "edit:" + m.Timestamp + ":" + editTS,
+			DedupKey: incidentbot.EditKey(m.Timestamp, editTS),
 		}
 		if m.ThreadTimestamp != "" && m.ThreadTimestamp != m.Timestamp {
 			e.ThreadTS = m.ThreadTimestamp
@@ -113,7 +113,7 @@ func (b *Bot) captureMessage(ev *slackevents.MessageEvent) captured {
 		}
 		e := incidentbot.TimelineEvent{
 			Kind: incidentbot.EventDeleted, At: tsTime(ev.EventTimeStamp), TS: ev.DeletedTimeStamp,
-			DedupKey: "del:" + ev.DeletedTimeStamp,
+			DedupKey: incidentbot.DeleteKey(ev.DeletedTimeStamp),
 		}
 		if e.At.IsZero() {
 			e.At = tsTime(ev.TimeStamp)
@@ -145,7 +145,7 @@ func (b *Bot) newMessage(user, botID, text, ts, threadTS string, files []slack.F
 		return incidentbot.TimelineEvent{}, false
 	}
 	e := incidentbot.TimelineEvent{
-		Kind: incidentbot.EventMessage, At: tsTime(ts), Actor: user, TS: ts, Text: text, DedupKey: "msg:" + ts,
+		Kind: incidentbot.EventMessage, At: tsTime(ts), Actor: user, TS: ts, Text: text, DedupKey: incidentbot.MessageKey(ts),
 	}
 	if e.Actor == "" {
 		e.Actor = botID

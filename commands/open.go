@@ -69,11 +69,7 @@ func (s *Service) Open(ctx context.Context, req OpenRequest) (Result, error) {
 	}
 	opened := incidentbot.TimelineEvent{Kind: incidentbot.EventOpened, At: now, Actor: req.UserID, Text: req.Title, To: req.Severity.String()}
 	s.pageOnChange(inc, 0, req.Severity, "opened at "+req.Severity.String(), req.UserID, now)
-	key := ""
-	if req.DedupKey != "" {
-		key = "open:" + req.DedupKey
-	}
-	stored, created, err := s.store.CreateIncident(ctx, inc, key, opened)
+	stored, created, err := s.store.CreateIncident(ctx, inc, incidentbot.OpenKey(req.DedupKey), opened)
 	if err != nil {
 		return Result{}, fmt.Errorf("open incident: %w", err)
 	}

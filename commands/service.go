@@ -242,11 +242,7 @@ func (c *call) openIncident(usage string) (*incidentbot.Incident, error) {
 // refuses a resolved incident inside the transaction when mustBeOpen is set,
 // so that a concurrent resolve wins cleanly.
 func (c *call) update(id int64, mustBeOpen bool, fn func(*incidentbot.Incident) ([]incidentbot.TimelineEvent, error)) (*incidentbot.Incident, bool, error) {
-	key := ""
-	if c.inv.DedupKey != "" {
-		key = "cmd:" + c.inv.DedupKey
-	}
-	return c.updateIncident(c.ctx, id, key, func(inc *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+	return c.updateIncident(c.ctx, id, incidentbot.CommandKey(c.inv.DedupKey), func(inc *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		if mustBeOpen && inc.Resolved() {
 			return nil, &incidentbot.Error{Code: incidentbot.EConflict, Message: inc.Key() + " is resolved."}
 		}
