@@ -33,7 +33,7 @@ type captured struct {
 // capture maps an inner event to timeline events. Text is kept as Slack
 // sends it (entities &amp; &lt; &gt; and markup such as <@U123>), so that a
 // literal "<@U123>" someone typed stays distinct from a mention; renderers
-// decode it. It returns a zero
+// decode it (package slacktext). It returns a zero
 // captured for events that are not recorded: other event types, reactions
 // other than :pushpin:, and the bot's own messages, which are recorded as
 // the structured events they announce.

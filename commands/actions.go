@@ -88,7 +88,7 @@ func missing(a incidentbot.ActionItem) string {
 func describeOwnerDue(a incidentbot.ActionItem) string {
 	owner := "*no owner*"
 	if a.Owner != "" {
-		owner = "owner <@" + a.Owner + ">"
+		owner = "owner " + slacktext.Mention(a.Owner)
 	}
 	due := "*no due date*"
 	if a.Due != "" {

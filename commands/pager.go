@@ -341,7 +341,7 @@ func (c *call) page() (Result, error) {
 	note := c.args
 	reason := note
 	if reason == "" {
-		reason = "paged by <@" + c.inv.UserID + ">"
+		reason = "paged by " + slacktext.Mention(c.inv.UserID)
 	}
 	inc, applied, err := c.update(inc.ID, true, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		n := 1
