@@ -119,7 +119,7 @@ func (m *Main) demo(ctx context.Context) error {
 	if err := d.printTimeline(ctx, db); err != nil {
 		return err
 	}
-	name, content, err := bot.Drafts{Source: db, Template: pm}.Draft(ctx, 1)
+	name, content, err := templates.Drafts{Source: db, Template: pm}.Draft(ctx, 1)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}

@@ -22,7 +22,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/incidentbot/incidentbot"
-	"github.com/incidentbot/incidentbot/bot"
 	"github.com/incidentbot/incidentbot/internal/slackemu"
 	"github.com/incidentbot/incidentbot/store"
 	"github.com/incidentbot/incidentbot/templates"
@@ -401,7 +400,7 @@ func (b *benchRun) render(ctx context.Context, sizes []int) error {
 		return err
 	}
 	defer db.Close()
-	drafts := bot.Drafts{Source: db, Template: templates.Default()}
+	drafts := templates.Drafts{Source: db, Template: templates.Default()}
 	for _, n := range sizes {
 		id, err := fillIncident(ctx, db, n, false)
 		if err != nil {

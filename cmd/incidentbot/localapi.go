@@ -16,8 +16,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/incidentbot/incidentbot"
-	"github.com/incidentbot/incidentbot/bot"
 	"github.com/incidentbot/incidentbot/store"
+	"github.com/incidentbot/incidentbot/templates"
 )
 
 // bbolt holds an exclusive lock on the database file while serve runs, so
@@ -46,7 +46,7 @@ type reader interface {
 // localReader reads the database file directly.
 type localReader struct {
 	db     *store.DB
-	drafts bot.Drafts
+	drafts templates.Drafts
 }
 
 func (r *localReader) list(ctx context.Context, all bool) (*listing, error) {
@@ -69,7 +69,7 @@ func (r *localReader) postmortem(ctx context.Context, id int64, w io.Writer) err
 }
 
 func (r *localReader) record(ctx context.Context, id int64) (*incidentbot.Record, error) {
-	return bot.LoadRecord(ctx, r.db, id)
+	return templates.LoadRecord(ctx, r.db, id)
 }
 
 func (r *localReader) Close() error { return nil }

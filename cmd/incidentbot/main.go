@@ -247,7 +247,7 @@ func (m *Main) serve(ctx context.Context) error {
 		defer srv.Close()
 		m.Logger.WithField("addr", srv.Addr()).Info("serving /healthz, /readyz and /metrics")
 	}
-	stopAPI, err := serveLocalAPI(ctx, socketPath(m.Config.DB), &localReader{db: db, drafts: bot.Drafts{Source: db, Template: pm}}, m.Logger)
+	stopAPI, err := serveLocalAPI(ctx, socketPath(m.Config.DB), &localReader{db: db, drafts: templates.Drafts{Source: db, Template: pm}}, m.Logger)
 	if err != nil {
 		return err
 	}

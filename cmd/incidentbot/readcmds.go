@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/incidentbot/incidentbot"
-	"github.com/incidentbot/incidentbot/bot"
 	"github.com/incidentbot/incidentbot/commands"
 	"github.com/incidentbot/incidentbot/store"
 	"github.com/incidentbot/incidentbot/templates"
@@ -49,7 +48,7 @@ func (m *Main) openReader() (reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &localReader{db: db, drafts: bot.Drafts{Source: db, Template: pm}}, nil
+	return &localReader{db: db, drafts: templates.Drafts{Source: db, Template: pm}}, nil
 }
 
 func (m *Main) export(ctx context.Context) error {
