@@ -27,7 +27,7 @@ type Store interface {
 	AppendEvents(ctx context.Context, events ...incidentbot.TimelineEvent) (int, error)
 	PutUsers(ctx context.Context, users ...incidentbot.User) error
 	LastEventTS(ctx context.Context, id int64) (string, error)
-	RecordSource
+	templates.RecordSource
 }
 
 // Config configures the Slack edge.
@@ -124,7 +124,7 @@ func New(cfg Config, store Store) (*Bot, error) {
 	cfg.Commands.ChannelURL = b.channelURL
 	cfg.Commands.OnReminder = cfg.Metrics.ReminderSent
 	if cfg.PostMortem != nil {
-		cfg.Commands.Drafts = Drafts{Source: store, Template: cfg.PostMortem}
+		cfg.Commands.Drafts = templates.Drafts{Source: store, Template: cfg.PostMortem}
 		b.cfg = cfg
 	}
 	b.cmds = commands.New(store, b.slack, cfg.Commands)

@@ -42,19 +42,8 @@ func openAt(t testing.TB, path string, opts Options) *DB {
 // checkFile runs bbolt's consistency check on the closed file at path.
 func checkFile(t testing.TB, path string) {
 	t.Helper()
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		t.Errorf("check %s: open: %v", path, err)
-		return
-	}
-	defer bdb.Close()
-	if err := bdb.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			t.Errorf("check %s: %v", path, err)
-		}
-		return nil
-	}); err != nil {
-		t.Errorf("check %s: %v", path, err)
+	if err := Check(path); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -16,6 +16,10 @@
 // template runs, so that a timeline of 100,000 events renders in well under
 // a second. The same Input always renders the same bytes.
 //
+// LoadRecord reads an incident's record (the incident, its timeline, the
+// user names) from any RecordSource, and Drafts renders a draft from it:
+// the bot uploads drafts through Drafts, and the command line exports them.
+//
 // README.md in this directory documents every field and function for
 // template authors.
 package templates

@@ -157,6 +157,26 @@ func (cs *configSource) resolve(lookupEnv func(string) (string, bool)) (map[stri
 	return raw, nil
 }
 
+// parseInterspersed parses flags that may come before or after the
+// positional arguments, which it returns. A bad flag is a usage error.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err}
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
 func settingFlag(env string) string {
 	return setting{env: env}.flag()
 }

@@ -15,10 +15,7 @@ func parseWith(t *testing.T, env map[string]string, args ...string) (*Main, erro
 	m := NewMain()
 	m.Stdout, m.Stderr = &bytes.Buffer{}, &bytes.Buffer{}
 	m.LookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	if err := m.ParseFlags(append([]string{"serve"}, args...)); err != nil {
-		return m, err
-	}
-	return m, m.loadConfig(m.args)
+	return m, m.ParseFlags(append([]string{"serve"}, args...))
 }
 
 func TestConfigPrecedence(t *testing.T) {
@@ -105,7 +102,8 @@ func TestDemo(t *testing.T) {
 	m := NewMain()
 	m.Stdout, m.Stderr = &out, testWriter{t}
 	m.LookupEnv = func(string) (string, bool) { return "", false }
-	if err := m.ParseFlags([]string{"demo", "-o", t.TempDir()}); err != nil {
+	dir := filepath.Join(t.TempDir(), "not", "yet") // -o creates a missing directory
+	if err := m.ParseFlags([]string{"demo", "-o", dir}); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Run(context.Background()); err != nil {
@@ -122,6 +120,51 @@ func TestDemo(t *testing.T) {
 	} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("demo output lacks %q", s)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "INC-1-postmortem.md")); err != nil {
+		t.Errorf("demo -o: %v", err)
+	}
+}
+
+// TestEverySubcommandReadsConfig: ParseFlags loads the configuration file
+// for every subcommand that takes flags, and aliases name subcommands.
+func TestEverySubcommandReadsConfig(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "cfg.yaml")
+	if err := os.WriteFile(file, []byte("db: /from/file.db\nchannel_prefix: sev\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := [][]string{
+		{"serve"}, {"demo"}, {"export", "INC-1"}, {"list", "--all"}, {"backup", "copy.db"}, {"healthcheck"},
+	}
+	for _, args := range tests {
+		m := NewMain()
+		m.Stdout, m.Stderr = &bytes.Buffer{}, &bytes.Buffer{}
+		m.LookupEnv = func(string) (string, bool) { return "", false }
+		if err := m.ParseFlags(append(args, "--config", file)); err != nil {
+			t.Errorf("%v: %v", args, err)
+			continue
+		}
+		if m.Config.DB != "/from/file.db" || m.Config.ChannelPrefix != "sev" {
+			t.Errorf("%v: config %+v, want the file's", args, m.Config)
+		}
+	}
+	for _, alias := range []string{"help", "-h", "--help"} {
+		var out bytes.Buffer
+		m := NewMain()
+		m.Stdout, m.Stderr = &out, &bytes.Buffer{}
+		if err := m.ParseFlags([]string{alias}); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Run(context.Background()); err != nil || !strings.Contains(out.String(), "incidentbot export INC-ID") {
+			t.Errorf("%s: %v\n%s", alias, err, out.String())
+		}
+	}
+	for _, args := range [][]string{{"bench"}, {"export"}, {"list", "extra"}} {
+		m := NewMain()
+		m.Stdout, m.Stderr = &bytes.Buffer{}, &bytes.Buffer{}
+		if err := m.ParseFlags(args); err == nil || exitCode(err) != 2 {
+			t.Errorf("%v: %v, want a usage error", args, err)
 		}
 	}
 }

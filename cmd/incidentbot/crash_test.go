@@ -58,29 +58,29 @@ func (c *child) term(t *testing.T) {
 	}
 }
 
-// TestKillDuringBurst runs the load tool's crash soak: the bot process is
-// SIGKILLed at random points of a continuous message burst, 20 times in a
-// row, and restarted; every acknowledged message must be stored exactly
-// once, every message at all (Slack's redelivery, then the backfill of a
-// last restart), and the database must pass bbolt's consistency check.
+// TestKillDuringBurst runs the load tool's crash soak (cmd/incidentbot-load
+// soak): the bot process is SIGKILLed at random points of a continuous
+// message burst, 20 times in a row, and restarted; every acknowledged
+// message must be stored exactly once, every message at all (Slack's
+// redelivery, then the backfill of a last restart), and the database must
+// pass bbolt's consistency check.
 func TestKillDuringBurst(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
 	// The real binary, built as it ships (without the race detector, which
-	// would make each restart take seconds).
-	bin := filepath.Join(t.TempDir(), "incidentbot")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	// would make each restart take seconds), and the load tool.
+	dir := t.TempDir()
+	bin, load := filepath.Join(dir, "incidentbot"), filepath.Join(dir, "incidentbot-load")
+	for _, b := range [][2]string{{bin, "."}, {load, "../incidentbot-load"}} {
+		if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", b[1], err, out)
+		}
 	}
 	var out bytes.Buffer
-	m := NewMain()
-	m.Stdout, m.Stderr = &out, testWriter{t}
-	if err := m.ParseFlags([]string{"soak", "-kills", "20", "-bin", bin}); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Run(context.Background()); err != nil {
+	soak := exec.Command(load, "soak", "-kills", "20", "-bin", bin)
+	soak.Stdout, soak.Stderr = &out, testWriter{t}
+	if err := soak.Run(); err != nil {
 		t.Fatalf("soak: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "no loss, no duplicate") {

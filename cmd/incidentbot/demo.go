@@ -11,39 +11,38 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/incidentbot/incidentbot"
-	"github.com/incidentbot/incidentbot/bot"
-	"github.com/incidentbot/incidentbot/commands"
+	"github.com/incidentbot/incidentbot/internal/pagerdutyemu"
 	"github.com/incidentbot/incidentbot/internal/slackemu"
 	"github.com/incidentbot/incidentbot/store"
 	"github.com/incidentbot/incidentbot/templates"
 )
 
-// demo runs one scripted incident against the built-in Slack emulator, with
-// a database in a temporary directory, and prints what each participant
-// sees and then the recorded timeline.
+// demo runs one scripted incident through serve's wiring (runBot), pointed
+// at the in-process Slack and PagerDuty emulators and a database in a
+// temporary directory, and prints what each participant sees, then the
+// recorded timeline; the post-mortem draft goes to the -o directory. The
+// rest of the configuration (--config, environment, flags) applies.
 func (m *Main) demo(ctx context.Context) error {
-	out := m.flags.String("o", ".", "directory for the post-mortem file")
-	if err := m.flags.Parse(m.args); err != nil {
-		return usageError{err}
+	if err := os.MkdirAll(m.opts.out, 0o755); err != nil {
+		return fmt.Errorf("demo: the post-mortem directory: %w", err)
 	}
 	emu, err := slackemu.New(slackemu.Config{})
 	if err != nil {
 		return fmt.Errorf("demo: start the Slack emulator: %w", err)
 	}
 	defer emu.Close()
+	const routingKey, pdToken, policy = "DEMO0R0UT1NGKEY0123456789ABCDEFG", "demo-pagerduty-token", "EPDEMO"
+	pd, err := pagerdutyemu.New(pagerdutyemu.Config{RoutingKeys: []string{routingKey}, Token: pdToken})
+	if err != nil {
+		return fmt.Errorf("demo: start the PagerDuty emulator: %w", err)
+	}
+	defer pd.Close()
 	dir, err := os.MkdirTemp("", "incidentbot-demo-")
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	db, err := store.Open(filepath.Join(dir, "demo.db"), store.Options{})
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	defer db.Close()
 
 	d := &demoRun{emu: emu, w: m.Stdout, names: map[string]string{}}
 	alice := d.user("alice", "Alice (on call)")
@@ -52,20 +51,16 @@ func (m *Main) demo(ctx context.Context) error {
 	d.names[emu.BotUserID()] = "incidentbot"
 	general := emu.CreateChannel("general", alice, bob, carol)
 	announce := emu.CreateChannel("incidents", alice, bob, carol)
+	pd.SetOnCall(policy, pagerdutyemu.User{ID: "PDEMO1", Name: "Alice (on call)", Email: "alice@example.com", Level: 1})
 
-	log := logrus.New()
-	log.Out = io.Discard
-	pm := templates.Default()
-	b, err := bot.New(bot.Config{
-		BotToken: emu.Config().BotToken, AppToken: emu.Config().AppToken, APIURL: emu.URL(), Logger: log, PostMortem: pm,
-		Commands: commands.Config{AnnounceChannel: announce, UpdateInterval: 15 * time.Minute},
-	}, db)
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
+	cfg := &m.Config
+	cfg.BotToken, cfg.AppToken, cfg.SlackAPIURL = emu.Config().BotToken, emu.Config().AppToken, emu.URL()
+	cfg.PDRoutingKey, cfg.PDToken, cfg.PDEscalationPolicy, cfg.PDAPIURL, cfg.PDEventsURL = routingKey, pdToken, policy, pd.URL(), pd.URL()
+	cfg.DB, cfg.HTTPAddr, cfg.AnnounceChannel = filepath.Join(dir, "demo.db"), "", announce
+	m.Logger.Out = io.Discard // the transcript is the output
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- b.Run(runCtx) }()
+	go func() { done <- m.runBot(runCtx) }()
 	defer func() { stop(); <-done }()
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -116,14 +111,14 @@ func (m *Main) demo(ctx context.Context) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	done <- nil
-	if err := d.printTimeline(ctx, db); err != nil {
+	if err := d.printTimeline(ctx, m.Store); err != nil {
 		return err
 	}
-	name, content, err := bot.Drafts{Source: db, Template: pm}.Draft(ctx, 1)
+	name, content, err := templates.Drafts{Source: m.Store, Template: m.pm}.Draft(ctx, 1)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	path := filepath.Join(*out, name)
+	path := filepath.Join(m.opts.out, name)
 	if err := os.WriteFile(path, content, 0o644); err != nil {
 		return fmt.Errorf("demo: write the post-mortem: %w", err)
 	}

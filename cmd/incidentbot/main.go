@@ -1,6 +1,8 @@
 // Command incidentbot is the Slack incident bot: `serve` runs it, `demo`
-// runs a scripted incident against the built-in Slack emulator, `export`
-// and `list` read the database.
+// runs a scripted incident against the built-in emulators, `export`, `list`
+// and `backup` read the database. This package is wiring only: the
+// configuration, logging, opening the store, building the parts, and the
+// subcommands (subcommands.go).
 package main
 
 import (
@@ -19,6 +21,7 @@ import (
 
 	"github.com/incidentbot/incidentbot/bot"
 	"github.com/incidentbot/incidentbot/commands"
+	"github.com/incidentbot/incidentbot/internal/localapi"
 	"github.com/incidentbot/incidentbot/internal/ops"
 	"github.com/incidentbot/incidentbot/store"
 	"github.com/incidentbot/incidentbot/templates"
@@ -69,29 +72,18 @@ type Main struct {
 	// tests use it for short Slack timeouts.
 	TuneBot func(*bot.Config)
 
-	cmd    string
-	args   []string
-	source *configSource
-	flags  *flag.FlagSet
+	// Config is the configuration ParseFlags loaded.
 	Config Config
 	Logger *logrus.Logger
 	Store  *store.DB
 	Bot    *bot.Bot
 	// HTTP is the health and metrics server while serve runs.
 	HTTP *ops.Server
-}
 
-// openBySeverity counts open incidents by severity, for the metrics.
-func openBySeverity(db *store.DB) (map[string]int, error) {
-	incs, err := db.Incidents(context.Background(), true)
-	if err != nil {
-		return nil, err
-	}
-	counts := map[string]int{}
-	for _, inc := range incs {
-		counts[inc.Severity.String()]++
-	}
-	return counts, nil
+	sub  subcommand
+	args []string // the subcommand's positional arguments
+	opts options  // the subcommand's own flags
+	pm   *templates.PostMortem
 }
 
 // NewMain returns a Main using the process's environment and standard streams.
@@ -99,69 +91,46 @@ func NewMain() *Main {
 	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv}
 }
 
-const usage = `incidentbot — a Slack incident bot
-
-Usage:
-  incidentbot [serve] [flags]          connect to Slack over Socket Mode and run
-  incidentbot demo [-o DIR]            run a scripted incident against the built-in Slack emulator
-  incidentbot export INC-ID [-o FILE] [--format markdown|json]
-  incidentbot list [--all]             list open (or all) incidents
-  incidentbot backup FILE              consistent copy of the database, also while serve runs
-  incidentbot bench [--quick] [-o FILE] run the load tool against the built-in emulator, write BENCHMARKS.md
-  incidentbot soak [-kills N]          SIGKILL the bot N times during a burst and check nothing was lost
-  incidentbot healthcheck              exit 0 when /healthz on INCIDENTBOT_HTTP_ADDR answers (container health checks)
-  incidentbot version | help
-
-Configuration: environment variables, an optional --config FILE (YAML), flags.
-Run 'incidentbot serve -h' for every setting.
-`
-
-// ParseFlags reads the subcommand, flags and configuration.
+// ParseFlags reads the subcommand, its flags and arguments, and loads the
+// configuration (defaults, then --config FILE, then the environment, then
+// flags) and the logger. Every mistake is a usage error naming the setting.
 func (m *Main) ParseFlags(args []string) error {
-	m.cmd = "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		m.cmd, args = args[0], args[1:]
-	}
-	switch m.cmd {
-	case "help", "-h", "--help":
-		fmt.Fprint(m.Stdout, usage)
-		m.cmd = "none"
-		return nil
-	case "version":
-		fmt.Fprintln(m.Stdout, "incidentbot", Version)
-		m.cmd = "none"
-		return nil
-	case "serve", "demo", "export", "list", "healthcheck", "backup", "bench", "soak":
-	default:
-		return usageError{fmt.Errorf("unknown command %q\n\n%s", m.cmd, usage)}
-	}
-	m.flags = flag.NewFlagSet("incidentbot "+m.cmd, flag.ContinueOnError)
-	m.flags.SetOutput(m.Stderr)
-	m.source = newConfigSource(m.flags)
-	m.args = args
-	return nil
-}
-
-// loadConfig parses flags (already registered by the subcommand) and the
-// configuration.
-func (m *Main) loadConfig(args []string) error {
-	if err := m.flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	name := "serve"
+	if len(args) > 0 {
+		if _, ok := lookupSubcommand(args[0]); ok || !strings.HasPrefix(args[0], "-") {
+			name, args = args[0], args[1:]
 		}
-		return usageError{err}
 	}
-	raw, err := m.source.resolve(m.LookupEnv)
+	sub, ok := lookupSubcommand(name)
+	if !ok {
+		return usageError{fmt.Errorf("unknown command %q\n\n%s", name, usage())}
+	}
+	m.sub = sub
+	if sub.noConfig {
+		return nil
+	}
+	fs := flag.NewFlagSet("incidentbot "+sub.name, flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	source := newConfigSource(fs)
+	if sub.flags != nil {
+		sub.flags(&m.opts, fs)
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != sub.args {
+		return usageError{fmt.Errorf("%s takes %d argument(s), got %d: incidentbot %s", sub.name, sub.args, len(pos), sub.usage)}
+	}
+	m.args = pos
+	raw, err := source.resolve(m.LookupEnv)
 	if err != nil {
 		return usageError{err}
 	}
-	cfg, err := parseConfig(raw)
-	if err != nil {
+	if m.Config, err = parseConfig(raw); err != nil {
 		return usageError{err}
 	}
-	m.Config = cfg
-	m.Logger, err = newLogger(m.Stderr, cfg.LogLevel, cfg.LogFormat, cfg.Secrets())
-	if err != nil {
+	if m.Logger, err = newLogger(m.Stderr, m.Config.LogLevel, m.Config.LogFormat, m.Config.Secrets()); err != nil {
 		return usageError{err}
 	}
 	return nil
@@ -169,30 +138,10 @@ func (m *Main) loadConfig(args []string) error {
 
 // Run runs the subcommand until it ends or ctx is cancelled.
 func (m *Main) Run(ctx context.Context) error {
-	switch m.cmd {
-	case "none":
-		return nil
-	case "serve":
-		return m.serve(ctx)
-	case "demo":
-		return m.demo(ctx)
-	case "export":
-		return m.export(ctx)
-	case "list":
-		return m.list(ctx)
-	case "healthcheck":
-		if err := m.loadConfig(m.args); err != nil {
-			return err
-		}
-		return ops.Check(ctx, m.Config.HTTPAddr)
-	case "backup":
-		return m.backup(ctx)
-	case "bench":
-		return m.bench(ctx)
-	case "soak":
-		return m.soak(ctx)
+	if m.sub.run == nil {
+		return usageError{errors.New("ParseFlags was not called")}
 	}
-	return usageError{fmt.Errorf("unknown command %q", m.cmd)}
+	return m.sub.run(m, ctx)
 }
 
 // Close releases what Run opened.
@@ -205,21 +154,27 @@ func (m *Main) Close() error {
 	return nil
 }
 
+// serve connects to Slack over Socket Mode and runs until ctx ends.
 func (m *Main) serve(ctx context.Context) error {
-	if err := m.loadConfig(m.args); err != nil {
-		return err
-	}
 	if missing := m.Config.missingTokens(); len(missing) > 0 {
 		return usageError{fmt.Errorf("%s not set: serve needs the Slack bot token (xoxb-…) and the app-level token (xapp-…, with connections:write). "+
 			"Create the Slack app from deploy/slack-app-manifest.yaml and set them, or try `incidentbot demo`, which needs no Slack workspace",
 			strings.Join(missing, " and "))}
 	}
+	return m.runBot(ctx)
+}
+
+// runBot opens the store and builds the bot, the health server and the
+// local API from m.Config, then runs the bot until ctx ends. serve and demo
+// both run through it.
+func (m *Main) runBot(ctx context.Context) error {
 	// A broken custom template fails here, at start-up, with its own error
 	// and line, not when an incident is resolved.
 	pm, err := templates.Load(m.Config.PostmortemTemplate)
 	if err != nil {
 		return usageError{fmt.Errorf("INCIDENTBOT_POSTMORTEM_TEMPLATE: %w", err)}
 	}
+	m.pm = pm
 	var db *store.DB
 	metrics := ops.NewMetrics(func() (map[string]int, error) { return openBySeverity(db) })
 	db, err = store.Open(m.Config.DB, store.Options{OnWrite: metrics.StoreWrite})
@@ -247,12 +202,25 @@ func (m *Main) serve(ctx context.Context) error {
 		defer srv.Close()
 		m.Logger.WithField("addr", srv.Addr()).Info("serving /healthz, /readyz and /metrics")
 	}
-	stopAPI, err := serveLocalAPI(ctx, socketPath(m.Config.DB), &localReader{db: db, drafts: bot.Drafts{Source: db, Template: pm}}, m.Logger)
+	api, err := localapi.Listen(localapi.Path(m.Config.DB), localapi.Local{Store: db, Template: pm}, m.Logger)
 	if err != nil {
 		return err
 	}
-	defer stopAPI()
+	defer api.Close()
 	return b.Run(ctx)
+}
+
+// openBySeverity counts open incidents by severity, for the metrics.
+func openBySeverity(db *store.DB) (map[string]int, error) {
+	incs, err := db.Incidents(context.Background(), true)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[string]int{}
+	for _, inc := range incs {
+		counts[inc.Severity.String()]++
+	}
+	return counts, nil
 }
 
 func (m *Main) botConfig(metrics *ops.Metrics) bot.Config {

@@ -300,7 +300,7 @@ func TestOnlineBackup(t *testing.T) {
 		t.Fatalf("backup: %v %s", err, out)
 	}
 	bot.stop(t)
-	if err := checkBolt(file); err != nil {
+	if err := store.Check(file); err != nil {
 		t.Fatal(err)
 	}
 	db, err := store.Open(file, store.Options{ReadOnly: true})

@@ -1,4 +1,4 @@
-package bot
+package templates
 
 import (
 	"bytes"
@@ -7,8 +7,6 @@ import (
 	"io"
 
 	"github.com/incidentbot/incidentbot"
-	"github.com/incidentbot/incidentbot/commands"
-	"github.com/incidentbot/incidentbot/templates"
 )
 
 // RecordSource reads what a post-mortem is made of. store.DB implements it.
@@ -44,13 +42,12 @@ func LoadRecord(ctx context.Context, src RecordSource, id int64) (*incidentbot.R
 	return rec, nil
 }
 
-// Drafts renders post-mortem drafts from the record with a template.
+// Drafts renders post-mortem drafts from the record with a template. It
+// satisfies commands.Drafter.
 type Drafts struct {
 	Source   RecordSource
-	Template *templates.PostMortem
+	Template *PostMortem
 }
-
-var _ commands.Drafter = Drafts{}
 
 // Render writes the post-mortem of incident id to w.
 func (d Drafts) Render(ctx context.Context, id int64, w io.Writer) error {
@@ -58,7 +55,7 @@ func (d Drafts) Render(ctx context.Context, id int64, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := d.Template.Render(w, templates.Input{Incident: rec.Incident, Events: rec.Events, Users: rec.Users}); err != nil {
+	if err := d.Template.Render(w, Input{Incident: rec.Incident, Events: rec.Events, Users: rec.Users}); err != nil {
 		return fmt.Errorf("render the post-mortem of %s: %w", rec.Incident.Key(), err)
 	}
 	return nil

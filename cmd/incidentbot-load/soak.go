@@ -5,38 +5,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/internal/slackemu"
 	"github.com/incidentbot/incidentbot/store"
 )
 
-// soak is the long crash-safety run of the load tool: the bot process is
+// soak is the long crash-safety run of the tool: the bot process is
 // SIGKILLed at random points of a continuous message burst, kills times,
 // and restarted; at the end every acknowledged message must be stored
 // exactly once, every message at all (Slack's redelivery and the backfill),
 // and the database must open cleanly.
-func (m *Main) soak(ctx context.Context) error {
-	kills := m.flags.Int("kills", 100, "how many times to SIGKILL the bot")
-	bin := m.flags.String("bin", "", "the incidentbot binary to run (default: this one)")
-	if err := m.flags.Parse(m.args); err != nil {
-		return usageError{err}
-	}
-	dir, err := os.MkdirTemp("", "incidentbot-soak-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	b := &benchRun{w: m.Stdout, dir: dir, exe: *bin}
-	defer b.close()
+func (b *benchRun) soak(ctx context.Context, kills int) error {
 	emu, err := slackemu.New(slackemu.Config{AckTimeout: 500 * time.Millisecond, PingInterval: 5 * time.Second})
 	if err != nil {
 		return err
@@ -44,7 +29,7 @@ func (m *Main) soak(ctx context.Context) error {
 	b.emu = emu
 	alice := emu.AddUser(slackemu.User{Name: "alice"}).ID
 	general := emu.CreateChannel("general", alice)
-	dbPath := filepath.Join(dir, "soak.db")
+	dbPath := filepath.Join(b.dir, "soak.db")
 	p, _, err := b.startServe(dbPath)
 	if err != nil {
 		return err
@@ -90,7 +75,7 @@ func (m *Main) soak(ctx context.Context) error {
 		}
 		return out
 	}
-	for k := range *kills {
+	for k := range kills {
 		want := len(acked()) + 5 + rand.IntN(60)
 		if err := waitFor(time.Minute, func() bool { time.Sleep(40 * time.Millisecond); return len(acked()) >= want }); err != nil {
 			return fmt.Errorf("kill %d: no progress", k+1)
@@ -124,12 +109,12 @@ func (m *Main) soak(ctx context.Context) error {
 	if err := p.stop(); err != nil {
 		return err
 	}
-	if err := checkBolt(dbPath); err != nil {
-		return fmt.Errorf("after %d kills: %w", *kills, err)
+	if err := store.Check(dbPath); err != nil {
+		return fmt.Errorf("after %d kills: %w", kills, err)
 	}
 	db, err := store.Open(dbPath, store.Options{ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("the database does not open after %d kills: %w", *kills, err)
+		return fmt.Errorf("the database does not open after %d kills: %w", kills, err)
 	}
 	defer db.Close()
 	seen := map[string]int{}
@@ -156,26 +141,11 @@ func (m *Main) soak(ctx context.Context) error {
 	if len(seen) != n {
 		problems = append(problems, fmt.Sprintf("%d of %d messages stored", len(seen), n))
 	}
-	b.logf("soak: %d kills, %d messages, %d acknowledged before their kill or the end, %d stored", *kills, n, len(ackedSet), len(seen))
+	b.logf("soak: %d kills, %d messages, %d acknowledged before their kill or the end, %d stored", kills, n, len(ackedSet), len(seen))
 	if len(problems) > 0 {
 		out, _ := json.Marshal(problems[:min(len(problems), 10)])
 		return fmt.Errorf("soak: %d problems: %s", len(problems), out)
 	}
 	b.logf("soak: no loss, no duplicate, the database opens cleanly")
 	return nil
-}
-
-// checkBolt runs bbolt's consistency check on a database file.
-func checkBolt(path string) error {
-	raw, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
-	}
-	defer raw.Close()
-	return raw.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return fmt.Errorf("%s fails bbolt's consistency check: %w", path, err)
-		}
-		return nil
-	})
 }
