@@ -44,7 +44,7 @@ func TestOpenLargeFile(t *testing.T) {
 		batch := make([]incidentbot.TimelineEvent, 0, perCall)
 		for i := range events {
 			ts := fmt.Sprintf("%d.%06d", 1740830400+i/1000, i%1000)
-			batch = append(batch, msg(int64(i/(events/incidents)+1), "msg:"+ts, ts, benchText))
+			batch = append(batch, msg(int64(i/(events/incidents)+1), incidentbot.MessageKey(ts), ts, benchText))
 			if len(batch) == perCall {
 				if _, err := db.AppendEvents(ctx, batch...); err != nil {
 					t.Fatal(err)

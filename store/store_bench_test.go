@@ -97,7 +97,7 @@ func BenchmarkAppendEvents(b *testing.B) {
 			Actor:      "U024BE7LH",
 			Text:       benchText,
 			TS:         ts,
-			DedupKey:   "msg:" + ts, // as bot/ keys captured messages
+			DedupKey:   incidentbot.MessageKey(ts), // as bot/ keys captured messages
 		}
 		n, err := db.AppendEvents(ctx, ev)
 		if err == nil && n != 1 {

@@ -326,7 +326,7 @@ func fillIncident(ctx context.Context, db *store.DB, n int, open bool) (int64, e
 	for i := range n {
 		at := t0.Add(time.Duration(i) * time.Second)
 		ts := fmt.Sprintf("%d.%06d", at.Unix(), i%1000000)
-		e := incidentbot.TimelineEvent{IncidentID: stored.ID, At: at, Actor: fmt.Sprintf("U%d", r.IntN(40)), TS: ts, DedupKey: "msg:" + ts}
+		e := incidentbot.TimelineEvent{IncidentID: stored.ID, At: at, Actor: fmt.Sprintf("U%d", r.IntN(40)), TS: ts, DedupKey: incidentbot.MessageKey(ts)}
 		switch p := r.IntN(100); {
 		case p < 75 || len(tops) == 0:
 			e.Kind, e.Text = incidentbot.EventMessage, "checking the dashboards for api-gateway, error rate at 4.2% and climbing <@U1>"
@@ -337,15 +337,15 @@ func fillIncident(ctx context.Context, db *store.DB, n int, open bool) (int64, e
 			}
 		case p < 82:
 			e.Kind, e.TS, e.Text, e.PrevText = incidentbot.EventEdited, tops[r.IntN(len(tops))], "edited text", "original text"
-			e.DedupKey = "edit:" + ts
+			e.DedupKey = incidentbot.EditKey(e.TS, ts)
 		case p < 85:
 			e.Kind, e.TS, e.PrevText = incidentbot.EventDeleted, tops[r.IntN(len(tops))], "deleted text"
-			e.DedupKey = "del:" + ts
+			e.DedupKey = incidentbot.DeleteKey(ts)
 		case p < 88:
 			e.Kind, e.Text, e.Files = incidentbot.EventFileShared, "graph", []incidentbot.File{{Name: "graph.png", URL: "https://files.example/graph.png"}}
 		case p < 90:
 			e.Kind, e.TS, e.Text = incidentbot.EventPinned, tops[r.IntN(len(tops))], "pinned"
-			e.DedupKey = "pin:" + ts
+			e.DedupKey = incidentbot.PinKey(ts)
 		default:
 			e.Kind, e.Text, e.To, e.DedupKey = incidentbot.EventStatus, "still investigating", "investigating", ""
 		}

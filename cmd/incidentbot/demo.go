@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/internal/pagerdutyemu"
 	"github.com/incidentbot/incidentbot/internal/slackemu"
+	"github.com/incidentbot/incidentbot/slacktext"
 	"github.com/incidentbot/incidentbot/store"
 	"github.com/incidentbot/incidentbot/templates"
 )
@@ -217,28 +217,11 @@ func (d *demoRun) flush() {
 // readable shows Slack markup as a person sees it: <@U1|x> as @Name and
 // <#C1> as #channel.
 func (d *demoRun) readable(s string) string {
-	return slackText.Replace(slackRef.ReplaceAllStringFunc(s, func(m string) string {
-		id := strings.Trim(m, "<>@#")
-		if i := strings.IndexByte(id, '|'); i >= 0 {
-			id = id[:i]
-		}
-		if m[1] == '#' {
-			if ch, ok := d.emu.Channel(id); ok {
-				return "#" + ch.Name
-			}
-			return m
-		}
-		if n, ok := d.names[id]; ok {
-			return "@" + n
-		}
-		return m
-	}))
+	return slacktext.PlainText(s, slacktext.Names{
+		User:    func(id string) string { return d.names[id] },
+		Channel: func(id string) string { ch, _ := d.emu.Channel(id); return ch.Name },
+	})
 }
-
-// slackText decodes the entities of Slack's text format for display.
-var slackText = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
-
-var slackRef = regexp.MustCompile(`<[@#][UWC][A-Z0-9]+(\|[^>]*)?>`)
 
 func (d *demoRun) printTimeline(ctx context.Context, db *store.DB) error {
 	fmt.Fprintln(d.w, "\n== The timeline recorded in the database (bbolt), in Slack time order")
