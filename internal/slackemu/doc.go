@@ -20,6 +20,17 @@
 // faults with FailNext, SetLatency, DropSockets, SetSilent, RequestDisconnect
 // and Redeliver.
 //
+// A hostile Slack is one control away (faults.go): ArchiveChannel,
+// UnarchiveChannel, DeleteChannel, RemoveBot and InviteBot emit the real
+// events and make the Web API answer is_archived, channel_not_found or
+// not_in_channel afterwards; RevokeBotToken and AppUninstalled make every
+// bot-token call fail while the socket stays up; RefuseChannelCreation and
+// SetChannelNameRule refuse conversations.create; SetMethodLimit answers 429
+// with Retry-After past n calls per window and SetHistoryPageCap caps history
+// pages, as Slack's 2025 limits do; AddFileReaction sends reactions whose
+// item is a file id. SetLoseEvents loses events while history keeps what
+// happened (edits, deletions as tombstones, reactions, pins, files).
+//
 // Methods that act as a user panic when given an unknown user, channel or
 // message: that is a bug in the test or script that calls them, not a condition
 // to handle. Everything that a Slack client could get wrong is reported the way

@@ -105,6 +105,13 @@ type Server struct {
 	faults  map[string][]fault
 	latency map[string]time.Duration
 
+	// Hostile-Slack controls (faults.go).
+	botTokenErr   string                   // error code every bot-token call answers; "" when the token works
+	createRefusal string                   // error code conversations.create answers; "" to create
+	nameRule      func(name string) string // extra channel-name refusals
+	limits        map[string]*methodLimit  // per-method rate limits
+	historyCap    int                      // max (and default) limit of history reads; 0 for none
+
 	tickets     map[string]bool
 	conns       map[*wsConn]struct{}
 	connSeq     int
@@ -160,6 +167,7 @@ func New(cfg Config) (*Server, error) {
 		responseURLs: map[string]*responseURL{},
 		faults:       map[string][]fault{},
 		latency:      map[string]time.Duration{},
+		limits:       map[string]*methodLimit{},
 		tickets:      map[string]bool{},
 		conns:        map[*wsConn]struct{}{},
 		connChanged:  make(chan struct{}),
