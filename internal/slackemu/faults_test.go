@@ -709,3 +709,139 @@ func TestOddRawEvents(t *testing.T) {
 		}
 	}
 }
+
+func TestConnectionLimit(t *testing.T) {
+	s := newServer(t, Config{MaxConnections: 3})
+	for range 3 {
+		rawSocket(t, s)
+	}
+	if s.Connections() != 3 {
+		t.Fatalf("%d connections", s.Connections())
+	}
+	_, wsURL, err := botAPI(s).StartSocketModeContext(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, _, err := websocket.DefaultDialer.Dial(wsURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var m map[string]any
+	if err := conn.ReadJSON(&m); err != nil || m["type"] != "disconnect" || m["reason"] != "too_many_websockets" {
+		t.Fatalf("fourth socket got %v, %v", m, err)
+	}
+	if _, _, err := conn.ReadMessage(); err == nil {
+		t.Error("the refused socket stayed open")
+	}
+	if s.Connections() != 3 || s.RefusedConnections() != 1 {
+		t.Errorf("%d connections, %d refused", s.Connections(), s.RefusedConnections())
+	}
+	if def := newServer(t, Config{}); def.Config().MaxConnections != 10 {
+		t.Errorf("default MaxConnections = %d", def.Config().MaxConnections)
+	}
+}
+
+// envelopeLog returns, for each event, the socket ids its envelopes were
+// written to and their retry attempts, in order.
+func envelopeLog(s *Server) map[string][][2]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][][2]int{}
+	for _, d := range s.deliveries {
+		for _, e := range d.envelopes {
+			if e.conn != nil {
+				out[d.eventID] = append(out[d.eventID], [2]int{e.conn.id, e.attempt})
+			}
+		}
+	}
+	return out
+}
+
+func TestRandomDeliveryAcrossSockets(t *testing.T) {
+	s := newServer(t, Config{})
+	ctx := ctxT(t)
+	alice := s.AddUser(User{Name: "alice"}).ID
+	ch := s.CreateChannel("inc-1", alice, s.BotUserID())
+	clients := []*socketClient{startSocket(t, s, ackAll), startSocket(t, s, ackAll), startSocket(t, s, ackAll)}
+	if err := s.WaitConnected(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	const n = 60
+	for i := range n {
+		s.PostMessage(alice, ch, fmt.Sprint(i))
+	}
+	waitFor(t, "acks", func() bool { return s.AckedCount() == n })
+	perSocket := map[int]int{}
+	for id, sends := range envelopeLog(s) {
+		if len(sends) != 1 {
+			t.Errorf("event %s written %d times", id, len(sends))
+		}
+		perSocket[sends[0][0]]++
+	}
+	// Uniform choice: each of 3 sockets gets none of 60 with probability
+	// (2/3)^60 ≈ 3e-11.
+	if len(perSocket) != 3 {
+		t.Errorf("envelopes per socket = %v", perSocket)
+	}
+	_ = clients
+}
+
+func TestRedeliveryToAnySocket(t *testing.T) {
+	s := newServer(t, Config{AckTimeout: 50 * time.Millisecond})
+	ctx := ctxT(t)
+	alice := s.AddUser(User{Name: "alice"}).ID
+	ch := s.CreateChannel("inc-1", alice, s.BotUserID())
+	deaf := startSocket(t, s, func(*slack.Client, socketmode.Event) (bool, any) { return false, nil })
+	if err := s.WaitConnected(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	startSocket(t, s, ackAll)
+	if err := s.WaitConnected(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for i := range n {
+		s.PostMessage(alice, ch, fmt.Sprint(i))
+	}
+	// An event is lost only if all 4 attempts land on the deaf socket:
+	// (1/2)^4 each.
+	waitFor(t, "every event acknowledged or given up", func() bool {
+		log := envelopeLog(s)
+		for _, e := range s.Events() {
+			if !e.Acked && len(log[e.ID]) < 1+maxRetries {
+				return false
+			}
+		}
+		return len(s.Events()) == n
+	})
+	time.Sleep(100 * time.Millisecond) // no fifth attempt follows
+	log := envelopeLog(s)
+	var movedAndAcked int
+	for _, e := range s.Events() {
+		sends := log[e.ID]
+		if len(sends) == 0 || len(sends) > 1+maxRetries {
+			t.Errorf("event %s written %d times", e.ID, len(sends))
+			continue
+		}
+		for i, snd := range sends {
+			if snd[1] != i {
+				t.Errorf("event %s attempt %d has retry_attempt %d", e.ID, i, snd[1])
+			}
+		}
+		if len(sends) > 1 && e.Acked && sends[len(sends)-1][0] != sends[0][0] {
+			movedAndAcked++
+		}
+		if !e.Acked && len(sends) != 1+maxRetries {
+			t.Errorf("event %s unacknowledged after %d attempts", e.ID, len(sends))
+		}
+	}
+	if movedAndAcked == 0 {
+		t.Errorf("no redelivery reached the other socket: %v", log)
+	}
+	if u := s.UnackedCount(); u > 8 {
+		t.Errorf("%d events unacknowledged", u)
+	}
+	_ = deaf
+}
