@@ -6,7 +6,10 @@
 // Slack's response shapes and error codes, and Socket Mode delivers envelopes
 // (hello, events_api, slash_commands, interactive, disconnect) over a real
 // websocket, with WebSocket pings, acknowledgements and Slack-style
-// redelivery of unacknowledged events. The responses are written from Slack's
+// redelivery of unacknowledged events. Up to Config.MaxConnections (10, as
+// Slack allows) sockets may be open at once, one more is refused with
+// too_many_websockets, and each envelope, first delivery or redelivery, is
+// written to one live socket chosen at random. The responses are written from Slack's
 // documentation rather than by marshalling slack-go's structs, so a client that
 // misreads the protocol fails here as it would against Slack.
 //

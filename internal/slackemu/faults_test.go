@@ -764,7 +764,9 @@ func TestRandomDeliveryAcrossSockets(t *testing.T) {
 	ctx := ctxT(t)
 	alice := s.AddUser(User{Name: "alice"}).ID
 	ch := s.CreateChannel("inc-1", alice, s.BotUserID())
-	clients := []*socketClient{startSocket(t, s, ackAll), startSocket(t, s, ackAll), startSocket(t, s, ackAll)}
+	for range 3 {
+		startSocket(t, s, ackAll)
+	}
 	if err := s.WaitConnected(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
@@ -785,7 +787,6 @@ func TestRandomDeliveryAcrossSockets(t *testing.T) {
 	if len(perSocket) != 3 {
 		t.Errorf("envelopes per socket = %v", perSocket)
 	}
-	_ = clients
 }
 
 func TestRedeliveryToAnySocket(t *testing.T) {
@@ -793,7 +794,7 @@ func TestRedeliveryToAnySocket(t *testing.T) {
 	ctx := ctxT(t)
 	alice := s.AddUser(User{Name: "alice"}).ID
 	ch := s.CreateChannel("inc-1", alice, s.BotUserID())
-	deaf := startSocket(t, s, func(*slack.Client, socketmode.Event) (bool, any) { return false, nil })
+	startSocket(t, s, func(*slack.Client, socketmode.Event) (bool, any) { return false, nil }) // never acknowledges
 	if err := s.WaitConnected(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -843,5 +844,4 @@ func TestRedeliveryToAnySocket(t *testing.T) {
 	if u := s.UnackedCount(); u > 8 {
 		t.Errorf("%d events unacknowledged", u)
 	}
-	_ = deaf
 }
