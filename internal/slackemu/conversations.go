@@ -22,6 +22,8 @@ type Channel struct {
 	Members   []string // in the order they joined
 	Pins      []string // ts of pinned messages, in pin order
 	Created   time.Time
+	Archived  bool // archived by ArchiveChannel (and not unarchived since)
+	Deleted   bool // deleted by DeleteChannel
 }
 
 type channel struct {
@@ -34,6 +36,8 @@ type channel struct {
 	members  []string
 	pins     []string
 	msgs     []*message // in ts order
+	archived bool
+	deleted  bool
 }
 
 func (c *channel) isMember(u string) bool { return slices.Contains(c.members, u) }
@@ -68,6 +72,8 @@ func (c *channel) export() Channel {
 		Members:   slices.Clone(c.members),
 		Pins:      slices.Clone(c.pins),
 		Created:   c.created,
+		Archived:  c.archived,
+		Deleted:   c.deleted,
 	}
 }
 
@@ -193,7 +199,7 @@ func (s *Server) newChannelLocked(name string, private bool, creator string) *ch
 func (s *Server) channelByNameLocked(name string) *channel {
 	name = strings.TrimPrefix(name, "#")
 	for _, id := range s.chanOrder {
-		if c := s.channels[id]; !c.im && c.name == name {
+		if c := s.channels[id]; !c.im && !c.deleted && c.name == name {
 			return c
 		}
 	}
@@ -229,7 +235,7 @@ func (s *Server) visibleLocked(c *channel) bool {
 // see, or returns channel_not_found.
 func (s *Server) lookupChannelLocked(id string) (*channel, *apiError) {
 	c, ok := s.channels[id]
-	if !ok || !s.visibleLocked(c) {
+	if !ok || c.deleted || !s.visibleLocked(c) {
 		return nil, errCode("channel_not_found")
 	}
 	return c, nil
@@ -290,7 +296,7 @@ func (s *Server) channelJSON(c *channel) obj {
 		"is_mpim":                    false,
 		"is_private":                 c.private,
 		"created":                    c.created.Unix(),
-		"is_archived":                false,
+		"is_archived":                c.archived,
 		"is_general":                 false,
 		"unlinked":                   0,
 		"name_normalized":            c.name,
@@ -317,8 +323,16 @@ func (s *Server) channelJSON(c *channel) obj {
 // apiConversationsCreate answers conversations.create.
 func (s *Server) apiConversationsCreate(req *apiRequest) (obj, *apiError) {
 	name := req.params.Get("name")
+	if s.createRefusal != "" {
+		return nil, errCode(s.createRefusal)
+	}
 	if code := s.checkChannelNameLocked(name); code != "" {
 		return nil, errCode(code)
+	}
+	if s.nameRule != nil {
+		if code := s.nameRule(name); code != "" {
+			return nil, errCode(code)
+		}
 	}
 	c := s.newChannelLocked(name, boolParam(req.params, "is_private"), s.botUser)
 	c.addMember(s.botUser)
@@ -335,6 +349,9 @@ func (s *Server) apiConversationsInvite(req *apiRequest) (obj, *apiError) {
 	}
 	if c.im {
 		return nil, errCode("method_not_supported_for_channel_type")
+	}
+	if c.archived {
+		return nil, errCode("is_archived")
 	}
 	if !c.isMember(s.botUser) {
 		return nil, errCode("not_in_channel")
@@ -388,6 +405,9 @@ func (s *Server) apiConversationsJoin(req *apiRequest) (obj, *apiError) {
 	}
 	if c.im || c.private {
 		return nil, errCode("method_not_supported_for_channel_type")
+	}
+	if c.archived {
+		return nil, errCode("is_archived")
 	}
 	if c.isMember(s.botUser) {
 		return obj{
@@ -446,7 +466,7 @@ func (s *Server) apiConversationsMembers(req *apiRequest) (obj, *apiError) {
 }
 
 // apiConversationsList answers conversations.list (types, exclude_archived,
-// cursor paging).
+// cursor paging). Deleted channels are never listed.
 func (s *Server) apiConversationsList(req *apiRequest) (obj, *apiError) {
 	types := req.params.Get("types")
 	if types == "" {
@@ -460,9 +480,13 @@ func (s *Server) apiConversationsList(req *apiRequest) (obj, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	excludeArchived := boolParam(req.params, "exclude_archived")
 	var all []*channel
 	for _, id := range s.chanOrder {
 		c := s.channels[id]
+		if c.deleted || c.archived && excludeArchived {
+			continue
+		}
 		kind := "public_channel"
 		switch {
 		case c.im:

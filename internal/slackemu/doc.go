@@ -6,7 +6,10 @@
 // Slack's response shapes and error codes, and Socket Mode delivers envelopes
 // (hello, events_api, slash_commands, interactive, disconnect) over a real
 // websocket, with WebSocket pings, acknowledgements and Slack-style
-// redelivery of unacknowledged events. The responses are written from Slack's
+// redelivery of unacknowledged events. Up to Config.MaxConnections (10, as
+// Slack allows) sockets may be open at once, one more is refused with
+// too_many_websockets, and each envelope, first delivery or redelivery, is
+// written to one live socket chosen at random. The responses are written from Slack's
 // documentation rather than by marshalling slack-go's structs, so a client that
 // misreads the protocol fails here as it would against Slack.
 //
@@ -19,6 +22,17 @@
 // and Calls (Activity gives the same as one log, for transcripts), and inject
 // faults with FailNext, SetLatency, DropSockets, SetSilent, RequestDisconnect
 // and Redeliver.
+//
+// A hostile Slack is one control away (faults.go): ArchiveChannel,
+// UnarchiveChannel, DeleteChannel, RemoveBot and InviteBot emit the real
+// events and make the Web API answer is_archived, channel_not_found or
+// not_in_channel afterwards; RevokeBotToken and AppUninstalled make every
+// bot-token call fail while the socket stays up; RefuseChannelCreation and
+// SetChannelNameRule refuse conversations.create; SetMethodLimit answers 429
+// with Retry-After past n calls per window and SetHistoryPageCap caps history
+// pages, as Slack's 2025 limits do; AddFileReaction sends reactions whose
+// item is a file id. SetLoseEvents loses events while history keeps what
+// happened (edits, deletions as tombstones, reactions, pins, files).
 //
 // Methods that act as a user panic when given an unknown user, channel or
 // message: that is a bug in the test or script that calls them, not a condition

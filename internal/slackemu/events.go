@@ -99,7 +99,11 @@ func (s *Server) emitTeamEventLocked(ev obj, c *channel, teamID string) string {
 
 // EmitRawEvent delivers an arbitrary inner event (it must have a "type") in an
 // event_callback envelope, whatever the bot's channel memberships, and returns
-// its event_id. An event without event_ts gets one.
+// its event_id. An event without event_ts gets one; nothing else is added or
+// checked, so it sends the odd shapes Slack sometimes sends exactly as
+// given: a message without ts, a message_changed whose "message" is nil
+// (JSON null), an event type the app does not know. It stores nothing in
+// the workspace.
 func (s *Server) EmitRawEvent(event map[string]any) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

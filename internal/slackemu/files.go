@@ -25,6 +25,9 @@ type File struct {
 	Size     int
 	Content  []byte
 	Channels []string // where it was shared
+	// Reactions maps each reaction added to the file itself (AddFileReaction)
+	// to the users who added it.
+	Reactions map[string][]string
 }
 
 type file struct {
@@ -34,11 +37,12 @@ type file struct {
 	uploaded, completed   bool
 	created               time.Time
 	channels              []string
+	reactions             []*reaction // on the file itself
 }
 
 func (f *file) export() File {
 	mt, ft, _ := fileTypes(f.name)
-	return File{
+	out := File{
 		ID:       f.id,
 		Name:     f.name,
 		Title:    f.title,
@@ -49,6 +53,13 @@ func (f *file) export() File {
 		Content:  slices.Clone(f.content),
 		Channels: slices.Clone(f.channels),
 	}
+	if len(f.reactions) > 0 {
+		out.Reactions = map[string][]string{}
+		for _, r := range f.reactions {
+			out.Reactions[r.name] = slices.Clone(r.users)
+		}
+	}
+	return out
 }
 
 // File returns the file with that id, including its uploaded bytes.
@@ -102,7 +113,7 @@ func fileTypes(name string) (mimetype, filetype, pretty string) {
 func (s *Server) fileJSON(f *file) obj {
 	mt, ft, pretty := fileTypes(f.name)
 	esc := url.PathEscape(f.name)
-	return obj{
+	o := obj{
 		"id":                   f.id,
 		"created":              f.created.Unix(),
 		"timestamp":            f.created.Unix(),
@@ -129,6 +140,14 @@ func (s *Server) fileJSON(f *file) obj {
 		"has_rich_preview":     false,
 		"file_access":          "visible",
 	}
+	if len(f.reactions) > 0 {
+		rs := make([]obj, 0, len(f.reactions))
+		for _, r := range f.reactions {
+			rs = append(rs, obj{"name": r.name, "users": slices.Clone(r.users), "count": len(r.users)})
+		}
+		o["reactions"] = rs
+	}
+	return o
 }
 
 // apiFilesGetUploadURLExternal answers files.getUploadURLExternal with an
@@ -259,6 +278,9 @@ func (s *Server) apiFilesCompleteUploadExternal(req *apiRequest) (obj, *apiError
 		if aerr != nil {
 			return nil, aerr
 		}
+		if c.archived {
+			return nil, errCode("is_archived")
+		}
 		if !c.isMember(s.botUser) {
 			return nil, errCode("not_in_channel")
 		}
@@ -330,7 +352,7 @@ func (s *Server) ShareFile(user, channel, name, comment string) string {
 // that presents the bot token, as files.slack.com does.
 func (s *Server) serveFileDownload(w http.ResponseWriter, r *http.Request) {
 	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if tok != s.cfg.BotToken {
+	if tok != s.cfg.BotToken || s.tokenError("bot") != "" {
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}

@@ -69,9 +69,21 @@ func (s *Server) historyJSONLocked(c *channel, m *message) obj {
 	return o
 }
 
+// historyLimitLocked reads the limit of conversations.history and
+// conversations.replies: def and max as given, or both the page cap of
+// SetHistoryPageCap when one is set (Slack's 2025 limits for non-Marketplace
+// apps make 15 both the default and the maximum).
+func (s *Server) historyLimitLocked(req *apiRequest, def, max int) (int, *apiError) {
+	if s.historyCap > 0 {
+		def, max = s.historyCap, s.historyCap
+	}
+	return limitParam(req, def, max)
+}
+
 // apiConversationsHistory answers conversations.history: newest first,
-// limit (default 100, at most 999), oldest/latest/inclusive, and cursor
-// paging with has_more and response_metadata.next_cursor.
+// limit (default 100, at most 999, or the SetHistoryPageCap cap),
+// oldest/latest/inclusive, and cursor paging with has_more and
+// response_metadata.next_cursor.
 func (s *Server) apiConversationsHistory(req *apiRequest) (obj, *apiError) {
 	c, aerr := s.lookupChannelLocked(req.params.Get("channel"))
 	if aerr != nil {
@@ -80,7 +92,7 @@ func (s *Server) apiConversationsHistory(req *apiRequest) (obj, *apiError) {
 	if !c.isMember(s.botUser) {
 		return nil, errCode("not_in_channel")
 	}
-	limit, aerr := limitParam(req, 100, 999)
+	limit, aerr := s.historyLimitLocked(req, 100, 999)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -149,7 +161,7 @@ func (s *Server) apiConversationsReplies(req *apiRequest) (obj, *apiError) {
 	if p == nil || (p.deleted && len(c.replies(p)) == 0) {
 		return nil, errCode("thread_not_found")
 	}
-	limit, aerr := limitParam(req, 1000, 1000)
+	limit, aerr := s.historyLimitLocked(req, 1000, 1000)
 	if aerr != nil {
 		return nil, aerr
 	}

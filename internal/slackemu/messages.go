@@ -363,7 +363,7 @@ func (s *Server) resolvePostChannelLocked(arg string) (*channel, *apiError) {
 	if u, ok := s.users[arg]; ok && u.ID != s.botUser {
 		return s.imLocked(arg), nil
 	}
-	if c, ok := s.channels[arg]; ok && s.visibleLocked(c) {
+	if c, ok := s.channels[arg]; ok && !c.deleted && s.visibleLocked(c) {
 		return c, nil
 	}
 	if c := s.channelByNameLocked(arg); c != nil && s.visibleLocked(c) {
@@ -530,6 +530,9 @@ func (s *Server) apiChatPostMessage(req *apiRequest) (obj, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	if c.archived {
+		return nil, errCode("is_archived")
+	}
 	if !c.isMember(s.botUser) {
 		return nil, errCode("not_in_channel")
 	}
@@ -584,6 +587,9 @@ func (s *Server) apiChatPostEphemeral(req *apiRequest) (obj, *apiError) {
 	if _, ok := s.users[uid]; !ok {
 		return nil, errCode("user_not_found")
 	}
+	if c.archived {
+		return nil, errCode("is_archived")
+	}
 	if !c.isMember(s.botUser) {
 		return nil, errCode("not_in_channel")
 	}
@@ -602,11 +608,16 @@ func (s *Server) apiChatPostEphemeral(req *apiRequest) (obj, *apiError) {
 }
 
 // apiChatUpdate answers chat.update. Blocks and attachments not given are
-// kept, as Slack does.
+// kept, as Slack does. In an archived channel it answers is_inactive, the
+// code Slack documents for chat.update ("cannot be edited within a frozen,
+// archived or deleted channel").
 func (s *Server) apiChatUpdate(req *apiRequest) (obj, *apiError) {
 	c, aerr := s.lookupChannelLocked(req.params.Get("channel"))
 	if aerr != nil {
 		return nil, aerr
+	}
+	if c.archived {
+		return nil, errCode("is_inactive")
 	}
 	m := c.find(req.params.Get("ts"))
 	if m == nil || m.deleted {
@@ -686,11 +697,16 @@ func (s *Server) apiChatGetPermalink(req *apiRequest) (obj, *apiError) {
 	return obj{"channel": c.id, "permalink": s.permalink(c, m)}, nil
 }
 
-// pinTarget resolves the channel and message of pins.* and reactions.add.
+// pinTarget resolves the channel and message of pins.* and reactions.add
+// (is_archived in an archived channel, not_in_channel when the bot is not a
+// member).
 func (s *Server) pinTarget(req *apiRequest) (*channel, *message, *apiError) {
 	c, aerr := s.lookupChannelLocked(req.params.Get("channel"))
 	if aerr != nil {
 		return nil, nil, aerr
+	}
+	if c.archived {
+		return nil, nil, errCode("is_archived")
 	}
 	if !c.isMember(s.botUser) {
 		return nil, nil, errCode("not_in_channel")

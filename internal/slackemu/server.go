@@ -32,6 +32,12 @@ type Config struct {
 	// Zero means the default of 3 s; a negative value disables redelivery.
 	AckTimeout time.Duration
 
+	// MaxConnections is how many Socket Mode connections the app may have
+	// open at once. One more is sent {"type":"disconnect",
+	// "reason":"too_many_websockets"} and closed, as Slack does past its
+	// limit of 10. Zero means 10.
+	MaxConnections int
+
 	// PingInterval is how often each socket gets a WebSocket PING control
 	// frame. Zero means the default of 5 s.
 	PingInterval time.Duration
@@ -105,15 +111,23 @@ type Server struct {
 	faults  map[string][]fault
 	latency map[string]time.Duration
 
-	tickets     map[string]bool
-	conns       map[*wsConn]struct{}
-	connSeq     int
-	connChanged chan struct{} // closed and replaced whenever conns changes
-	queue       []*envelope
-	envelopes   map[string]*envelope
-	ackOrder    []string
-	deliveries  []*delivery
-	events      map[string]*delivery // by event id
+	// Hostile-Slack controls (faults.go).
+	botTokenErr   string                   // error code every bot-token call answers; "" when the token works
+	createRefusal string                   // error code conversations.create answers; "" to create
+	nameRule      func(name string) string // extra channel-name refusals
+	limits        map[string]*methodLimit  // per-method rate limits
+	historyCap    int                      // max (and default) limit of history reads; 0 for none
+
+	tickets      map[string]bool
+	refusedConns int // connections refused with too_many_websockets
+	conns        map[*wsConn]struct{}
+	connSeq      int
+	connChanged  chan struct{} // closed and replaced whenever conns changes
+	queue        []*envelope
+	envelopes    map[string]*envelope
+	ackOrder     []string
+	deliveries   []*delivery
+	events       map[string]*delivery // by event id
 }
 
 // New starts a Server listening on 127.0.0.1:0 with a workspace that holds only
@@ -133,6 +147,9 @@ func New(cfg Config) (*Server, error) {
 	def(&cfg.Command, "/incident")
 	if cfg.AckTimeout == 0 {
 		cfg.AckTimeout = 3 * time.Second
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = 10
 	}
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 5 * time.Second
@@ -160,6 +177,7 @@ func New(cfg Config) (*Server, error) {
 		responseURLs: map[string]*responseURL{},
 		faults:       map[string][]fault{},
 		latency:      map[string]time.Duration{},
+		limits:       map[string]*methodLimit{},
 		tickets:      map[string]bool{},
 		conns:        map[*wsConn]struct{}{},
 		connChanged:  make(chan struct{}),

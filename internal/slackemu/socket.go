@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strconv"
@@ -41,6 +42,7 @@ type envelope struct {
 	sent    time.Time
 	acked   time.Time
 	conn    *wsConn
+	target  *wsConn // the live socket chosen at random to write it; nil until chosen
 	timer   *time.Timer
 }
 
@@ -160,6 +162,12 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 		_ = ws.NetConn().Close()
 		return
 	}
+	if len(s.conns) >= s.cfg.MaxConnections {
+		s.refusedConns++
+		s.mu.Unlock()
+		s.refuseSocket(ws)
+		return
+	}
 	s.connSeq++
 	c := &wsConn{id: s.connSeq, ws: ws, done: make(chan struct{})}
 	s.conns[c] = struct{}{}
@@ -184,6 +192,31 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 	s.readLoop(c)
 }
 
+// refuseSocket answers a connection over Config.MaxConnections as Slack
+// does: {"type":"disconnect","reason":"too_many_websockets"}, then a close
+// frame, then the connection is closed.
+func (s *Server) refuseSocket(ws *websocket.Conn) {
+	msg, _ := json.Marshal(obj{
+		"type":       "disconnect",
+		"reason":     "too_many_websockets",
+		"debug_info": obj{"host": "applink-emulator"},
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	_ = ws.SetWriteDeadline(deadline)
+	_ = ws.WriteMessage(websocket.TextMessage, msg)
+	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "too_many_websockets"), deadline)
+	_ = ws.NetConn().Close()
+	s.logf("socket refused: too_many_websockets (%d open)", s.Connections())
+}
+
+// RefusedConnections returns how many websocket connections were refused
+// with too_many_websockets because Config.MaxConnections were open.
+func (s *Server) RefusedConnections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refusedConns
+}
+
 // notifyConnsLocked wakes WaitConnected and the socket writers.
 func (s *Server) notifyConnsLocked() {
 	close(s.connChanged)
@@ -204,18 +237,18 @@ func (s *Server) writeLoop(c *wsConn) {
 				s.mu.Unlock()
 				return
 			}
-			switch {
-			case len(c.control) > 0:
+			if len(c.control) > 0 {
 				msg, c.control = c.control[0], c.control[1:]
-			case !c.silent && !c.draining && len(s.queue) > 0:
-				env, s.queue = s.queue[0], s.queue[1:]
+				break
+			}
+			if env = s.nextForLocked(c); env != nil {
 				msg = env.wire()
 				// Set before writing: the ack may be read before this
 				// goroutine gets the lock back.
 				env.sent, env.conn = time.Now(), c
-			default:
-				s.cond.Wait()
+				break
 			}
+			s.cond.Wait()
 		}
 		s.mu.Unlock()
 
@@ -237,6 +270,44 @@ func (s *Server) writeLoop(c *wsConn) {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// nextForLocked removes and returns the first queued envelope that c is to
+// write, or nil. Each envelope goes to one live socket (not silent, not
+// draining, not closed) chosen at random when a writer first looks at it,
+// as Slack spreads envelopes over an app's connections; an envelope whose
+// socket stopped being live is given to another one at random.
+func (s *Server) nextForLocked(c *wsConn) *envelope {
+	if !s.liveLocked(c) {
+		return nil
+	}
+	var live []*wsConn
+	for i, e := range s.queue {
+		if e.target == nil || !s.liveLocked(e.target) {
+			if live == nil {
+				for x := range s.conns {
+					if s.liveLocked(x) {
+						live = append(live, x)
+					}
+				}
+			}
+			e.target = live[rand.IntN(len(live))]
+			if e.target != c {
+				s.cond.Broadcast()
+			}
+		}
+		if e.target == c {
+			s.queue = slices.Delete(s.queue, i, i+1)
+			return e
+		}
+	}
+	return nil
+}
+
+// liveLocked reports whether a socket may be given envelopes.
+func (s *Server) liveLocked(c *wsConn) bool {
+	_, open := s.conns[c]
+	return open && !c.closed && !c.silent && !c.draining
 }
 
 // sentLocked logs a written envelope and arms its redelivery timer.

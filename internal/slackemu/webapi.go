@@ -150,6 +150,14 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.writeAPI(w, req, http.StatusOK, nil, errCode("not_allowed_token_type"))
 		return
 	}
+	if code := s.tokenError(req.tokenType); code != "" {
+		s.writeAPI(w, req, http.StatusOK, nil, errCode(code))
+		return
+	}
+	if wait, limited := s.takeLimit(method); limited {
+		s.writeFault(w, req, fault{status: http.StatusTooManyRequests, retryAfter: wait})
+		return
+	}
 	s.mu.Lock()
 	resp, aerr := h(req)
 	s.mu.Unlock()
