@@ -297,7 +297,7 @@ func (s *Scheduler) logOutbox(err error) {
 			s.log.WithError(e).Warn("a PagerDuty call failed; it stays in the outbox and is retried with backoff")
 			continue
 		}
-		s.log.WithError(e).Error("PagerDuty call failed for good; the incident channel was told")
+		s.log.WithError(e).Error("a PagerDuty call failed and is not retried (its incident channel was told), or its outcome could not be recorded")
 	}
 }
 
