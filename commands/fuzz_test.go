@@ -69,7 +69,7 @@ func (s *fuzzSlack) take() []string {
 type fuzzPager struct{}
 
 func (fuzzPager) Trigger(ctx context.Context, a incidentbot.Alert) error { return nil }
-func (fuzzPager) Resolve(ctx context.Context, dedupKey string) error  { return nil }
+func (fuzzPager) Resolve(ctx context.Context, dedupKey string) error     { return nil }
 
 // fuzzDrafter drafts a one-line post-mortem.
 type fuzzDrafter struct{}

@@ -20,7 +20,7 @@ type index struct {
 	mu   sync.Mutex
 	at   map[int64]time.Time
 	busy map[int64]bool
-	seq  uint64            // observations so far
+	seq  uint64           // observations so far
 	seen map[int64]uint64 // id → seq of its last observation
 }
 
