@@ -85,3 +85,39 @@ func (inc *Incident) TriggeredKeys() []string {
 	}
 	return out
 }
+
+// Alert is a PagerDuty alert: what a trigger pager action sends. The
+// pagerduty package sends it and explains how each field is checked.
+type Alert struct {
+	// DedupKey identifies the alert: triggering the same key again adds to
+	// the open alert instead of opening another, which makes a retried
+	// trigger harmless, and a resolve names the alert by it. Required, at
+	// most 255 characters.
+	DedupKey string
+	// Summary is the alert's title. Required; cut to 1024 characters.
+	Summary string
+	// Severity is the incident's severity at the page.
+	Severity Severity
+	// Source is the affected system; empty means "incidentbot".
+	Source string
+	// Component is the affected part of Source; optional.
+	Component string
+	// Links are shown on the alert; links without Href are left out.
+	Links []AlertLink
+	// Details are shown on the alert as custom details; optional.
+	Details map[string]string
+}
+
+// AlertLink is a link shown on an alert, such as the incident channel.
+type AlertLink struct {
+	Href string
+	Text string
+}
+
+// OnCall is a person on call now in PagerDuty.
+type OnCall struct {
+	UserID string // PagerDuty user ID
+	Name   string
+	Email  string // empty only when PagerDuty no longer knows the user
+	Level  uint   // escalation level, 1 notified first
+}

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"github.com/sirupsen/logrus"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
@@ -18,6 +17,7 @@ import (
 	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/commands"
 	"github.com/incidentbot/incidentbot/internal/ops"
+	"github.com/incidentbot/incidentbot/scheduler"
 	"github.com/incidentbot/incidentbot/templates"
 )
 
@@ -47,10 +47,17 @@ type Config struct {
 	// ActionReminderCron is when owners of overdue action items get a DM
 	// (cron spec in Commands.Location); empty disables.
 	ActionReminderCron string
-	// ReminderTick is how often due status-update reminders are looked for.
-	// Zero means a tenth of the update interval, at most 200ms.
+	// ReminderTick is how often the scheduler looks for due work (status-update
+	// reminders, PagerDuty calls, cron firings). Zero means a tenth of the
+	// update interval, at most 200ms.
 	ReminderTick time.Duration
 	Commands     commands.Config
+	// Now is the clock of commands and scheduled work; nil means time.Now.
+	Now func() time.Time
+	// Pager pages PagerDuty; nil when not configured.
+	Pager commands.Pager
+	// OnCall finds who is on call in PagerDuty; nil when not configured.
+	OnCall commands.OnCallFinder
 	// Metrics records what the bot does; nil records nothing.
 	Metrics *ops.Metrics
 	// PostMortem is the post-mortem template; nil disables drafts.
@@ -83,13 +90,14 @@ type Bot struct {
 	storeOK     atomic.Bool
 	followCtx   context.Context
 	stopFollow  context.CancelFunc
-	cron        *cron.Cron
+	sched       *scheduler.Scheduler
 	// workspaceURL is https://<team>.slack.com/, for links to channels.
 	workspaceURL atomic.Value
-	schedDone    chan struct{}
 }
 
-// New returns a Bot. It fails when a token is missing.
+// New returns a Bot, with its command service and scheduler. It fails with
+// EInvalid when a token is missing or the action reminder cron is not a cron
+// spec.
 func New(cfg Config, store Store) (*Bot, error) {
 	if cfg.BotToken == "" || cfg.AppToken == "" {
 		return nil, &incidentbot.Error{Code: incidentbot.EInvalid, Message: "both the bot token and the app token are needed"}
@@ -121,13 +129,27 @@ func New(cfg Config, store Store) (*Bot, error) {
 		sem:       make(chan struct{}, cfg.MaxInFlight),
 		followSem: make(chan struct{}, 8),
 	}
-	cfg.Commands.ChannelURL = b.channelURL
-	cfg.Commands.OnReminder = cfg.Metrics.ReminderSent
-	if cfg.PostMortem != nil {
-		cfg.Commands.Drafts = templates.Drafts{Source: store, Template: cfg.PostMortem}
-		b.cfg = cfg
+	tick := cfg.ReminderTick
+	if tick <= 0 {
+		tick = min(200*time.Millisecond, max(cfg.Commands.UpdateInterval/10, 10*time.Millisecond))
 	}
-	b.cmds = commands.New(store, b.slack, cfg.Commands)
+	sched, err := scheduler.New(scheduler.Config{
+		Now: cfg.Now, Tick: tick, ActionCron: cfg.ActionReminderCron, Location: cfg.Commands.Location, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bot: %w", err)
+	}
+	b.sched = sched
+	deps := commands.SlackDeps(b.slack)
+	deps.Pager, deps.OnCall, deps.Now = cfg.Pager, cfg.OnCall, cfg.Now
+	deps.Observer = sched
+	deps.ChannelURL = b.channelURL
+	deps.OnReminder = cfg.Metrics.ReminderSent
+	if cfg.PostMortem != nil {
+		deps.Drafts = templates.Drafts{Source: store, Template: cfg.PostMortem}
+	}
+	b.cmds = commands.New(store, cfg.Commands, deps)
+	sched.Schedule(scheduler.Jobs{Incidents: store, Reminders: b.cmds, Outbox: b.cmds, Overdue: b.cmds, Channels: b.cmds})
 	b.storeOK.Store(true)
 	b.followCtx, b.stopFollow = context.WithCancel(context.Background())
 	return b, nil
@@ -140,16 +162,20 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 // Commands returns the command service the bot drives.
 func (b *Bot) Commands() *commands.Service { return b.cmds }
 
+// Scheduler returns the scheduled work that Run runs beside the socket.
+func (b *Bot) Scheduler() *scheduler.Scheduler { return b.sched }
+
 // Connected reports whether the Socket Mode connection is up.
 func (b *Bot) Connected() bool { return b.connected.Load() }
 
 // StoreHealthy reports whether the last write to the store succeeded.
 func (b *Bot) StoreHealthy() bool { return b.storeOK.Load() }
 
-// Run connects to Slack and handles envelopes until ctx ends, then stops
-// taking envelopes, waits (bounded by ShutdownGrace) for in-flight ones to be
-// committed and acknowledged, and returns nil. It fails at once when Slack
-// rejects the tokens.
+// Run connects to Slack and handles envelopes, and runs the scheduler, until
+// ctx ends; then it stops taking envelopes, waits (bounded by ShutdownGrace)
+// for in-flight ones to be committed and acknowledged, and returns nil. It
+// fails at once when Slack rejects the tokens, and when the scheduler cannot
+// load its due times from the store.
 func (b *Bot) Run(ctx context.Context) error {
 	auth, err := b.api.AuthTestContext(ctx)
 	if err != nil {
@@ -169,15 +195,20 @@ func (b *Bot) Run(ctx context.Context) error {
 		}
 	}
 
-	if err := b.startSchedules(ctx); err != nil {
-		return err
-	}
-	started := time.Now()
-	b.followup(b.log, func(ctx context.Context) error { return b.cmds.ResumeChannels(ctx, started) }, nil)
-	defer b.stopSchedules()
+	// The scheduler runs until the follow-ups are stopped, at the end of
+	// the shutdown; it is started first so that its channel repair only
+	// takes incidents opened before any envelope arrived.
+	schedErr := make(chan error, 1)
+	go func() { schedErr <- b.sched.Run(b.followCtx) }()
+	defer func() {
+		b.stopFollow()
+		<-schedErr
+	}()
 
+	sctx, stopSocket := context.WithCancel(ctx)
+	defer stopSocket()
 	runErr := make(chan error, 1)
-	go func() { runErr <- b.runSocket(ctx) }()
+	go func() { runErr <- b.runSocket(sctx) }()
 	b.log.Info("incidentbot is connecting to Slack over Socket Mode")
 	select {
 	case <-ctx.Done():
@@ -189,6 +220,14 @@ func (b *Bot) Run(ctx context.Context) error {
 			return nil
 		}
 		return err
+	case err := <-schedErr:
+		schedErr <- err // for the deferred wait
+		stopSocket()
+		b.shutdown(runErr)
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("bot: %w", err)
 	}
 }
 
@@ -273,32 +312,48 @@ func (b *Bot) dispatch(ctx context.Context, c *conn, req socketmode.Request) boo
 	return true
 }
 
-// followup runs fn after the acknowledgement, tracked for shutdown.
-func (b *Bot) followup(log logrus.FieldLogger, fn func(ctx context.Context) error, tell func(ctx context.Context, text string)) {
-	if fn == nil {
-		return
-	}
+// Timeouts of the work the bot does after acknowledging.
+const (
+	followupTimeout = 2 * time.Minute  // a command's follow-up Slack calls
+	backfillTimeout = 2 * time.Minute  // a backfill after a (re)connection
+	noticeTimeout   = 30 * time.Second // one small call: a notice, a user's name
+)
+
+// background runs fn on its own goroutine after the acknowledgement: tracked
+// for shutdown (drain waits for it, then cancels its ctx), bounded by
+// timeout, and with at most a few running at once, so that under a burst the
+// CPU goes to committing and acknowledging envelopes, which Slack times, and
+// the slow calls queue behind them. fn does not run when ctx ends first.
+func (b *Bot) background(timeout time.Duration, fn func(ctx context.Context)) {
 	b.followups.Add(1)
 	go func() {
 		defer b.followups.Done()
-		ctx, cancel := context.WithTimeout(b.followCtx, 2*time.Minute)
+		ctx, cancel := context.WithTimeout(b.followCtx, timeout)
 		defer cancel()
-		// Few follow-ups run at once: under a burst the CPU goes to
-		// committing and acknowledging envelopes, which Slack times, and
-		// the channel posts queue behind them.
 		select {
 		case b.followSem <- struct{}{}:
 		case <-ctx.Done():
 			return
 		}
 		defer func() { <-b.followSem }()
+		fn(ctx)
+	}()
+}
+
+// followup runs a command's Followup in the background; a failure is
+// logged and told to the caller through tell, if set.
+func (b *Bot) followup(log logrus.FieldLogger, fn func(ctx context.Context) error, tell func(ctx context.Context, text string)) {
+	if fn == nil {
+		return
+	}
+	b.background(followupTimeout, func(ctx context.Context) {
 		if err := fn(ctx); err != nil {
 			log.WithError(err).Warn("follow-up Slack calls failed")
 			if tell != nil {
 				tell(ctx, ":warning: The change is recorded, but not everything could be done in Slack: "+followupMessage(err))
 			}
 		}
-	}()
+	})
 }
 
 // followupMessage lists the user-safe messages of a joined error.
@@ -323,69 +378,6 @@ func followupMessage(err error) string {
 		out += m
 	}
 	return out
-}
-
-// startSchedules starts the status-update reminder sweep and the overdue
-// action item cron. Reminder due times come from the store, so a restart
-// neither loses nor repeats them.
-func (b *Bot) startSchedules(ctx context.Context) error {
-	rem, pager := b.cmds.Reminders(), b.cmds.PagerOutbox()
-	if err := rem.Load(ctx); err != nil {
-		return fmt.Errorf("bot: %w", err)
-	}
-	if err := pager.Load(ctx); err != nil {
-		return fmt.Errorf("bot: %w", err)
-	}
-	tick := b.cfg.ReminderTick
-	if tick <= 0 {
-		tick = min(200*time.Millisecond, max(b.cfg.Commands.UpdateInterval/10, 10*time.Millisecond))
-	}
-	b.schedDone = make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		rem.Run(b.followCtx, tick, func(err error) {
-			b.log.WithError(err).Warn("status-update reminders failed; retrying on the next tick")
-		})
-	})
-	wg.Go(func() {
-		pager.Run(b.followCtx, tick, func(err error) {
-			b.log.WithError(err).Warn("PagerDuty calls failed; they stay in the outbox and are retried with backoff")
-		})
-	})
-	go func() { wg.Wait(); close(b.schedDone) }()
-	if b.cfg.ActionReminderCron == "" {
-		return nil
-	}
-	loc := b.cfg.Commands.Location
-	if loc == nil {
-		loc = time.UTC
-	}
-	b.cron = cron.New(cron.WithLocation(loc))
-	if _, err := b.cron.AddFunc(b.cfg.ActionReminderCron, func() {
-		ctx, cancel := context.WithTimeout(b.followCtx, 5*time.Minute)
-		defer cancel()
-		n, err := b.cmds.RemindOverdueActions(ctx)
-		log := b.log.WithField("owners", n)
-		if err != nil {
-			log.WithError(err).Warn("some overdue action item reminders failed")
-			return
-		}
-		log.Info("overdue action item reminders sent")
-	}); err != nil {
-		return fmt.Errorf("bot: action reminder cron %q: %w", b.cfg.ActionReminderCron, err)
-	}
-	b.cron.Start()
-	return nil
-}
-
-func (b *Bot) stopSchedules() {
-	if b.cron != nil {
-		<-b.cron.Stop().Done()
-	}
-	b.stopFollow()
-	if b.schedDone != nil {
-		<-b.schedDone
-	}
 }
 
 // Stats are counts of envelopes since start.

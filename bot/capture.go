@@ -244,17 +244,13 @@ func (b *Bot) storeFailed(ctx context.Context, log logrus.FieldLogger, channel s
 		return
 	}
 	b.storeNotice.Store(channel, now)
-	b.followups.Add(1)
-	go func() {
-		defer b.followups.Done()
-		ctx, cancel := context.WithTimeout(b.followCtx, 30*time.Second)
-		defer cancel()
+	b.background(noticeTimeout, func(ctx context.Context) {
 		text := ":warning: incidentbot cannot write to its database right now (" + incidentbot.ErrorMessage(err) +
 			"). Messages here are not recorded yet; Slack delivers them again and they will be recorded when the storage recovers."
 		if _, err := b.slack.Post(ctx, channel, text); err != nil {
 			log.WithError(err).Warn("could not tell the channel about the storage failure")
 		}
-	}()
+	})
 }
 
 // learnUser fetches and stores the display name of a user the first time
@@ -266,28 +262,17 @@ func (b *Bot) learnUser(id string) {
 	if _, seen := b.users.LoadOrStore(id, struct{}{}); seen {
 		return
 	}
-	b.followups.Add(1)
-	go func() {
-		defer b.followups.Done()
-		ctx, cancel := context.WithTimeout(b.followCtx, 30*time.Second)
-		defer cancel()
+	b.background(noticeTimeout, func(ctx context.Context) {
 		u, err := b.api.GetUserInfoContext(ctx, id)
 		if err != nil {
 			b.users.Delete(id)
 			b.log.WithField("user", id).WithError(b.slack.err("users.info", err)).Debug("could not fetch a user's name")
 			return
 		}
-		name := u.Profile.DisplayName
-		if name == "" {
-			name = u.RealName
-		}
-		if name == "" {
-			name = u.Name
-		}
-		if err := b.store.PutUsers(ctx, incidentbot.User{ID: id, Name: name}); err != nil {
+		if err := b.store.PutUsers(ctx, incidentbot.User{ID: id, Name: userName(u)}); err != nil {
 			b.users.Delete(id)
 		}
-	}()
+	})
 }
 
 // EventSubscriptions are the Events API subscriptions the bot records, as

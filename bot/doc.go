@@ -8,4 +8,8 @@
 // acknowledged only after what it carries is durable, and slow Slack calls
 // happen after the acknowledgement. An envelope whose data could not be
 // stored is not acknowledged, so that Slack delivers it again.
+//
+// New wires the command service (package commands) to Slack and to the
+// scheduled work (package scheduler); Run runs the socket and the scheduler
+// side by side.
 package bot

@@ -12,6 +12,7 @@ import (
 	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/commands"
 	"github.com/incidentbot/incidentbot/internal/ops"
+	"github.com/incidentbot/incidentbot/scheduler"
 )
 
 // newSlackClient returns a slack-go client for the Web API at apiURL that
@@ -42,7 +43,7 @@ func newSlackClient(botToken, appToken, apiURL string, timeout time.Duration, m 
 	return slack.New(botToken, opts...)
 }
 
-// slackAPI implements commands.Slack over slack-go.
+// slackAPI implements commands.Slack (every capability) over slack-go.
 type slackAPI struct {
 	api     *slack.Client
 	metrics *ops.Metrics
@@ -153,7 +154,7 @@ func (s *slackAPI) Upload(ctx context.Context, channelID, name, title string, co
 			select {
 			case <-ctx.Done():
 				return s.err("files.upload", err)
-			case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+			case <-time.After(scheduler.Backoff{First: 500 * time.Millisecond, Max: 500 * time.Millisecond}.Delay(attempt)):
 			}
 		}
 		_, err = s.api.UploadFileContext(ctx, slack.UploadFileParameters{
@@ -170,13 +171,25 @@ func (s *slackAPI) Upload(ctx context.Context, channelID, name, title string, co
 	return s.err("files.upload", err)
 }
 
-func (s *slackAPI) UserByEmail(ctx context.Context, email string) (string, error) {
+func (s *slackAPI) UserByEmail(ctx context.Context, email string) (incidentbot.User, error) {
 	u, err := s.api.GetUserByEmailContext(ctx, email)
 	if err != nil {
 		if slackErrorCode(err) == "users_not_found" {
-			return "", &incidentbot.Error{Code: incidentbot.ENotFound, Message: "no Slack account has the email " + email, Err: err}
+			return incidentbot.User{}, &incidentbot.Error{Code: incidentbot.ENotFound, Message: "no Slack account has the email " + email, Err: err}
 		}
-		return "", s.err("users.lookupByEmail", err)
+		return incidentbot.User{}, s.err("users.lookupByEmail", err)
 	}
-	return u.ID, nil
+	return incidentbot.User{ID: u.ID, Name: userName(u)}, nil
+}
+
+// userName is the name the bot shows for a Slack user: their display name,
+// else their real name, else their handle.
+func userName(u *slack.User) string {
+	if u.Profile.DisplayName != "" {
+		return u.Profile.DisplayName
+	}
+	if u.RealName != "" {
+		return u.RealName
+	}
+	return u.Name
 }

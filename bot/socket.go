@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/scheduler"
 )
 
 // The Socket Mode connection is run here rather than by socketmode.Client's
@@ -74,8 +74,7 @@ func (b *Bot) runSocket(ctx context.Context) error {
 			attempt = 0 // a connection that worked and ended: reconnect at once
 		} else {
 			attempt++
-			wait = min(30*time.Second, 250*time.Millisecond<<min(attempt, 7))
-			wait = wait/2 + rand.N(wait/2+1)
+			wait = scheduler.Backoff{First: 500 * time.Millisecond, Max: 30 * time.Second}.Delay(attempt)
 			if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok {
 				wait = max(wait, rl.RetryAfter)
 			}
@@ -231,11 +230,7 @@ func (b *Bot) ack(env *envelope, payload any) {
 // late redelivery of a newer message must not hide an older missed one.
 func (b *Bot) startBackfill() {
 	prev := b.lastHealthy.Load()
-	b.followups.Add(1)
-	go func() {
-		defer b.followups.Done()
-		ctx, cancel := context.WithTimeout(b.followCtx, 2*time.Minute)
-		defer cancel()
+	b.background(backfillTimeout, func(ctx context.Context) {
 		b.backfill(ctx, func(inc *incidentbot.Incident) time.Time {
 			if prev != 0 {
 				return time.Unix(0, prev).Add(-BackfillMargin)
@@ -246,5 +241,5 @@ func (b *Bot) startBackfill() {
 			}
 			return tsTime(ts).Add(-BackfillMargin)
 		})
-	}()
+	})
 }

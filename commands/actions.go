@@ -48,7 +48,7 @@ func (c *call) action() (Result, error) {
 	if a.Owner == "" || a.Due == "" {
 		reply += " It has no " + missing(a) + " yet: items without both are flagged in the post-mortem. Add them by recording the item again with `@owner due:+7d`."
 	}
-	return Result{Reply: reply, Followup: c.tell(inc, msg, false, false)}, nil
+	return Result{Reply: reply, Followup: c.tellChannel(inc, msg)}, nil
 }
 
 // parseAction splits "<text> [@owner] [due:...]": the owner and due date are
@@ -88,7 +88,7 @@ func missing(a incidentbot.ActionItem) string {
 func describeOwnerDue(a incidentbot.ActionItem) string {
 	owner := "*no owner*"
 	if a.Owner != "" {
-		owner = "owner " + slacktext.Mention(a.Owner)
+		owner = "owner <@" + a.Owner + ">"
 	}
 	due := "*no due date*"
 	if a.Due != "" {
@@ -133,7 +133,7 @@ func (c *call) actionDone(args string) (Result, error) {
 		return duplicateReply(inc), nil
 	}
 	msg := fmt.Sprintf(":heavy_check_mark: *%s* done (closed by <@%s>): %s", a.Key(), c.inv.UserID, slacktext.Escape(a.Text))
-	return Result{Reply: fmt.Sprintf("%s closed.", a.Key()), Followup: c.tell(inc, msg, false, false)}, nil
+	return Result{Reply: fmt.Sprintf("%s closed.", a.Key()), Followup: c.tellChannel(inc, msg)}, nil
 }
 
 // actions lists this incident's items, or every open item outside an

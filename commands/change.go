@@ -10,31 +10,54 @@ import (
 	"github.com/incidentbot/incidentbot/slacktext"
 )
 
-// tell returns a Followup that posts text in the incident channel, also in
-// the announce channel when announce is set, and refreshes the header when
-// header is set.
-func (s *Service) tell(inc *incidentbot.Incident, text string, announce, header bool) func(ctx context.Context) error {
-	var fns []func(ctx context.Context) error
-	if inc.ChannelID != "" {
-		fns = append(fns, func(ctx context.Context) error {
-			if _, err := s.slack.Post(ctx, inc.ChannelID, text); err != nil {
-				return fmt.Errorf("post to the channel of %s: %w", inc.Key(), err)
-			}
-			return nil
-		})
+// tellChannel returns a Followup that posts text in the incident channel.
+func (s *Service) tellChannel(inc *incidentbot.Incident, text string) func(ctx context.Context) error {
+	return followups(s.postChannel(inc, text))
+}
+
+// tellAndRefresh returns a Followup that posts text in the incident channel
+// and brings the pinned header up to date.
+func (s *Service) tellAndRefresh(inc *incidentbot.Incident, text string) func(ctx context.Context) error {
+	return followups(s.postChannel(inc, text), s.refreshFollowup(inc))
+}
+
+// tellEveryone returns a Followup that posts text in the incident channel
+// and the announce channel, and brings the pinned header up to date: for
+// the changes stakeholders follow (status, severity, resolution).
+func (s *Service) tellEveryone(inc *incidentbot.Incident, text string) func(ctx context.Context) error {
+	return followups(s.postChannel(inc, text), s.announce(inc, text), s.refreshFollowup(inc))
+}
+
+// postChannel posts text in the incident channel; nil while it has none.
+func (s *Service) postChannel(inc *incidentbot.Incident, text string) func(ctx context.Context) error {
+	if inc.ChannelID == "" {
+		return nil
 	}
-	if announce && s.cfg.AnnounceChannel != "" && s.cfg.AnnounceChannel != inc.ChannelID {
-		fns = append(fns, func(ctx context.Context) error {
-			if _, err := s.slack.Post(ctx, s.cfg.AnnounceChannel, fmt.Sprintf("*%s* %s: %s", inc.Key(), channelLink(inc), text)); err != nil {
-				return fmt.Errorf("announce %s: %w", inc.Key(), err)
-			}
-			return nil
-		})
+	return func(ctx context.Context) error {
+		if _, err := s.deps.Poster.Post(ctx, inc.ChannelID, text); err != nil {
+			return fmt.Errorf("post to the channel of %s: %w", inc.Key(), err)
+		}
+		return nil
 	}
-	if header {
-		fns = append(fns, func(ctx context.Context) error { return s.refreshHeader(ctx, inc.ID) })
+}
+
+// announce posts text, with the incident's key and channel, in the announce
+// channel; nil when there is none (or it is the incident's own).
+func (s *Service) announce(inc *incidentbot.Incident, text string) func(ctx context.Context) error {
+	if s.cfg.AnnounceChannel == "" || s.cfg.AnnounceChannel == inc.ChannelID {
+		return nil
 	}
-	return followups(fns...)
+	return func(ctx context.Context) error {
+		if _, err := s.deps.Poster.Post(ctx, s.cfg.AnnounceChannel, fmt.Sprintf("*%s* %s: %s", inc.Key(), channelLink(inc), text)); err != nil {
+			return fmt.Errorf("announce %s: %w", inc.Key(), err)
+		}
+		return nil
+	}
+}
+
+// refreshFollowup brings the pinned header of inc up to date.
+func (s *Service) refreshFollowup(inc *incidentbot.Incident) func(ctx context.Context) error {
+	return func(ctx context.Context) error { return s.refreshHeader(ctx, inc.ID) }
 }
 
 const roleUsage = "/incident role <commander|comms|scribe|ops> <@user|me>"
@@ -89,14 +112,14 @@ func (c *call) role() (Result, error) {
 	}
 	text := fmt.Sprintf(":bust_in_silhouette: <@%s> is now the *%s* (assigned by <@%s>).", user, role.Title(), c.inv.UserID)
 	invite := func(ctx context.Context) error {
-		if err := c.slack.Invite(ctx, inc.ChannelID, user); err != nil {
+		if err := c.deps.Channels.Invite(ctx, inc.ChannelID, user); err != nil {
 			return fmt.Errorf("invite <@%s> to %s: %w", user, inc.Key(), err)
 		}
 		return nil
 	}
 	return Result{
 		Reply:    fmt.Sprintf("<@%s> is now the %s of %s.", user, role.Title(), inc.Key()),
-		Followup: followups(invite, c.tell(inc, text, false, true)),
+		Followup: followups(invite, c.tellAndRefresh(inc, text)),
 	}, nil
 }
 
@@ -139,7 +162,7 @@ func (c *call) status() (Result, error) {
 	msg := fmt.Sprintf(":mega: *Status update* — *%s* (%s) by <@%s>:\n%s", inc.Status, inc.Severity, c.inv.UserID, slacktext.Escape(text))
 	return Result{
 		Reply:    fmt.Sprintf("Status update posted for %s; the next one is due in %s.", inc.Key(), c.cfg.UpdateInterval),
-		Followup: c.tell(inc, msg, true, true),
+		Followup: c.tellEveryone(inc, msg),
 	}, nil
 }
 
@@ -184,7 +207,7 @@ func (c *call) severity() (Result, error) {
 	msg := fmt.Sprintf(":rotating_light: Severity %s from %s to *%s* by <@%s>.", verb, from, sev, c.inv.UserID)
 	return Result{
 		Reply:    fmt.Sprintf("%s is now %s.", inc.Key(), sev),
-		Followup: c.tell(inc, msg, true, true),
+		Followup: c.tellEveryone(inc, msg),
 	}, nil
 }
 
@@ -219,7 +242,7 @@ func (c *call) started() (Result, error) {
 	msg := fmt.Sprintf(":clock3: Impact started at *%s* (recorded by <@%s>); time to detect: %s.", at.Format("2006-01-02 15:04 UTC"), c.inv.UserID, detect)
 	return Result{
 		Reply:    fmt.Sprintf("Impact start of %s recorded: %s.", inc.Key(), at.Format(time.RFC3339)),
-		Followup: c.tell(inc, msg, false, false),
+		Followup: c.tellChannel(inc, msg),
 	}, nil
 }
 
@@ -252,8 +275,8 @@ func (c *call) resolve() (Result, error) {
 		msg += "\n" + slacktext.Escape(summary)
 	}
 	reply := fmt.Sprintf("%s is resolved. Reminders stop; the channel keeps recording follow-up work.", inc.Key())
-	fns := []func(context.Context) error{c.tell(inc, msg, true, true)}
-	if c.cfg.Drafts != nil {
+	fns := []func(context.Context) error{c.tellEveryone(inc, msg)}
+	if c.deps.Drafts != nil {
 		reply += " The post-mortem draft is being uploaded to the channel."
 		fns = append(fns, func(ctx context.Context) error { return c.uploadDraft(ctx, inc.ID, c.inv.UserID) })
 	}

@@ -16,5 +16,14 @@
 // of code EInvalid whose message says what was wrong and shows the right form.
 //
 // The package knows neither slack-go nor bbolt: it declares the small
-// interfaces it needs (Store, Slack) and the edge implements them.
+// interfaces it needs — Store, and Slack by capability (Poster, Channels,
+// Files, Directory) — and the edge implements them. Operators' settings are
+// in Config; collaborators (Slack, PagerDuty, drafts, the clock, an
+// Observer of every write) in Deps.
+//
+// Scheduled work is also behaviour kept here, one piece at a time — Remind
+// (one status-update reminder), DeliverPager (one incident's PagerDuty
+// calls), RemindOverdueActions (one round of overdue item DMs),
+// ResumeChannels (the channel repair) — while package scheduler decides when
+// each runs.
 package commands

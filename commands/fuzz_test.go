@@ -44,8 +44,8 @@ func (s *fuzzSlack) Update(ctx context.Context, ch, ts, text string) error {
 	return nil
 }
 func (s *fuzzSlack) Pin(ctx context.Context, ch, ts string) error { return nil }
-func (s *fuzzSlack) UserByEmail(ctx context.Context, email string) (string, error) {
-	return "", &incidentbot.Error{Code: incidentbot.ENotFound, Message: "no such user"}
+func (s *fuzzSlack) UserByEmail(ctx context.Context, email string) (incidentbot.User, error) {
+	return incidentbot.User{}, &incidentbot.Error{Code: incidentbot.ENotFound, Message: "no such user"}
 }
 func (s *fuzzSlack) Upload(ctx context.Context, ch, name, title string, content []byte, comment string) error {
 	s.mu.Lock()
@@ -67,8 +67,8 @@ func (s *fuzzSlack) take() []string {
 // incident, and delivering them is the sweep's work, not Handle's.
 type fuzzPager struct{}
 
-func (fuzzPager) Trigger(ctx context.Context, a commands.Alert) error { return nil }
-func (fuzzPager) Resolve(ctx context.Context, dedupKey string) error  { return nil }
+func (fuzzPager) Trigger(ctx context.Context, a incidentbot.Alert) error { return nil }
+func (fuzzPager) Resolve(ctx context.Context, dedupKey string) error     { return nil }
 
 // fuzzDrafter drafts a one-line post-mortem.
 type fuzzDrafter struct{}
@@ -98,12 +98,11 @@ func newFuzzWorld(tb testing.TB, dir string, n int) *fuzzWorld {
 	}
 	w.db = db
 	now := time.Date(2026, 11, 23, 14, 30, 0, 0, time.UTC)
-	w.svc = commands.New(db, w.slack, commands.Config{
-		AnnounceChannel: "CANNOUNCE",
-		Now:             func() time.Time { return now },
-		Pager:           fuzzPager{},
-		Drafts:          fuzzDrafter{},
-	})
+	deps := commands.SlackDeps(w.slack)
+	deps.Now = func() time.Time { return now }
+	deps.Pager = fuzzPager{}
+	deps.Drafts = fuzzDrafter{}
+	w.svc = commands.New(db, commands.Config{AnnounceChannel: "CANNOUNCE"}, deps)
 	res, err := w.svc.Open(ctx, commands.OpenRequest{TeamID: "T1", UserID: "U1", Title: "Checkout latency spike", Severity: incidentbot.Sev2})
 	if err != nil {
 		tb.Fatal(err)

@@ -40,7 +40,7 @@ func (c *call) hypothesis() (Result, error) {
 		return duplicateReply(inc), nil
 	}
 	msg := fmt.Sprintf(":thinking_face: *%s* (hypothesis by <@%s>): %s\nConfirm or reject it with `/incident hypothesis confirm %s` / `reject %s [note]`.", h.Key(), c.inv.UserID, slacktext.Escape(h.Text), h.Key(), h.Key())
-	return Result{Reply: fmt.Sprintf("Recorded %s.", h.Key()), Followup: c.tell(inc, msg, false, false)}, nil
+	return Result{Reply: fmt.Sprintf("Recorded %s.", h.Key()), Followup: c.tellChannel(inc, msg)}, nil
 }
 
 func (c *call) decide(outcome incidentbot.Outcome, args string) (Result, error) {
@@ -90,5 +90,5 @@ func (c *call) decide(outcome incidentbot.Outcome, args string) (Result, error) 
 	if note != "" {
 		msg += "\n> " + slacktext.Escape(note)
 	}
-	return Result{Reply: fmt.Sprintf("%s marked %s.", h.Key(), outcome), Followup: c.tell(inc, msg, false, false)}, nil
+	return Result{Reply: fmt.Sprintf("%s marked %s.", h.Key(), outcome), Followup: c.tellChannel(inc, msg)}, nil
 }

@@ -56,7 +56,7 @@ func (s *Service) Open(ctx context.Context, req OpenRequest) (Result, error) {
 	if req.Severity == 0 {
 		req.Severity = incidentbot.DefaultSeverity
 	}
-	now := s.cfg.Now().UTC()
+	now := s.now()
 	inc := &incidentbot.Incident{
 		Title:        req.Title,
 		Description:  strings.TrimSpace(req.Description),
@@ -69,7 +69,11 @@ func (s *Service) Open(ctx context.Context, req OpenRequest) (Result, error) {
 	}
 	opened := incidentbot.TimelineEvent{Kind: incidentbot.EventOpened, At: now, Actor: req.UserID, Text: req.Title, To: req.Severity.String()}
 	s.pageOnChange(inc, 0, req.Severity, "opened at "+req.Severity.String(), req.UserID, now)
-	stored, created, err := s.store.CreateIncident(ctx, inc, incidentbot.OpenKey(req.DedupKey), opened)
+	key := ""
+	if req.DedupKey != "" {
+		key = "open:" + req.DedupKey
+	}
+	stored, created, err := s.store.CreateIncident(ctx, inc, key, opened)
 	if err != nil {
 		return Result{}, fmt.Errorf("open incident: %w", err)
 	}
@@ -96,7 +100,7 @@ func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) e
 	name, id := base, ""
 	var err error
 	for n := 2; ; n++ {
-		id, err = s.slack.CreateChannel(ctx, name)
+		id, err = s.deps.Channels.CreateChannel(ctx, name)
 		if err == nil {
 			break
 		}
@@ -105,7 +109,7 @@ func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) e
 		}
 		name = withSuffix(base, n)
 	}
-	now := s.cfg.Now().UTC()
+	now := s.now()
 	inc, _, err = s.updateIncident(ctx, inc.ID, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		i.ChannelID, i.ChannelName = id, name
 		return []incidentbot.TimelineEvent{{Kind: incidentbot.EventChannel, At: now, Ref: id, Text: name}}, nil
@@ -114,7 +118,7 @@ func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) e
 		return fmt.Errorf("record the channel of %s: %w", inc.Key(), err)
 	}
 	var errs []error
-	if err := s.slack.Invite(ctx, id, inc.Declarer); err != nil {
+	if err := s.deps.Channels.Invite(ctx, id, inc.Declarer); err != nil {
 		errs = append(errs, fmt.Errorf("invite the declarer: %w", err))
 	}
 	if err := s.postHeader(ctx, inc); err != nil {
@@ -122,7 +126,7 @@ func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) e
 	}
 	if s.cfg.AnnounceChannel != "" {
 		text := fmt.Sprintf(":rotating_light: *%s* (%s) opened by %s: %s — join %s", inc.Key(), inc.Severity, mention(inc.Declarer), slacktext.Escape(inc.Title), channelLink(inc))
-		if _, err := s.slack.Post(ctx, s.cfg.AnnounceChannel, text); err != nil {
+		if _, err := s.deps.Poster.Post(ctx, s.cfg.AnnounceChannel, text); err != nil {
 			errs = append(errs, fmt.Errorf("announce %s: %w", inc.Key(), err))
 		}
 	}
@@ -131,7 +135,7 @@ func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) e
 
 // postHeader posts and pins the header and records its ts.
 func (s *Service) postHeader(ctx context.Context, inc *incidentbot.Incident) error {
-	ts, err := s.slack.Post(ctx, inc.ChannelID, headerText(inc))
+	ts, err := s.deps.Poster.Post(ctx, inc.ChannelID, headerText(inc))
 	if err != nil {
 		return fmt.Errorf("post the header of %s: %w", inc.Key(), err)
 	}
@@ -141,7 +145,7 @@ func (s *Service) postHeader(ctx context.Context, inc *incidentbot.Incident) err
 	}); err != nil {
 		return fmt.Errorf("record the header of %s: %w", inc.Key(), err)
 	}
-	if err := s.slack.Pin(ctx, inc.ChannelID, ts); err != nil {
+	if err := s.deps.Channels.Pin(ctx, inc.ChannelID, ts); err != nil {
 		return fmt.Errorf("pin the header of %s: %w", inc.Key(), err)
 	}
 	return nil
@@ -184,7 +188,7 @@ func (s *Service) updateHeader(ctx context.Context, id int64) error {
 	if inc.ChannelID == "" || inc.HeaderTS == "" {
 		return nil
 	}
-	if err := s.slack.Update(ctx, inc.ChannelID, inc.HeaderTS, headerText(inc)); err != nil {
+	if err := s.deps.Poster.Update(ctx, inc.ChannelID, inc.HeaderTS, headerText(inc)); err != nil {
 		return fmt.Errorf("update the header of %s: %w", inc.Key(), err)
 	}
 	return nil

@@ -2,8 +2,8 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -11,31 +11,18 @@ import (
 	"github.com/incidentbot/incidentbot/slacktext"
 )
 
-// Pager is PagerDuty's Events API as commands need it. Errors of code
-// EUnavailable are worth retrying; others are final.
+// Pager is PagerDuty's Events API as commands need it; package pagerduty's
+// Client implements it. Errors of code EUnavailable are worth retrying;
+// others are final.
 type Pager interface {
-	Trigger(ctx context.Context, a Alert) error
+	Trigger(ctx context.Context, a incidentbot.Alert) error
 	Resolve(ctx context.Context, dedupKey string) error
 }
 
-// OnCallFinder looks up who is on call now, lowest escalation level first.
+// OnCallFinder looks up who is on call now, lowest escalation level first;
+// package pagerduty's Client implements it.
 type OnCallFinder interface {
-	OnCallNow(ctx context.Context) ([]OnCall, error)
-}
-
-// Alert is a PagerDuty alert.
-type Alert struct {
-	DedupKey string
-	Summary  string
-	Severity incidentbot.Severity
-	Details  map[string]string
-	Link     string // the incident channel
-}
-
-// OnCall is a person on call.
-type OnCall struct {
-	Name, Email string
-	Level       uint
+	OnCallNow(ctx context.Context) ([]incidentbot.OnCall, error)
 }
 
 // pagerKey is the dedup key of a pager action: the incident's own key for
@@ -51,14 +38,6 @@ func primaryKey(inc *incidentbot.Incident) string {
 	return "incidentbot-" + inc.TeamID + "-" + inc.Key()
 }
 
-// pagerBackoff is the wait before attempt n+1 of a failed call: exponential
-// from 1s to 5m, with jitter so that a recovering PagerDuty is not hit by
-// every incident at once.
-func pagerBackoff(attempts int) time.Duration {
-	d := min(5*time.Minute, time.Second<<min(attempts-1, 9))
-	return d/2 + rand.N(d/2+1)
-}
-
 // addPagerAction appends a pending pager action to inc.
 func addPagerAction(inc *incidentbot.Incident, a incidentbot.PagerAction) {
 	a.ID = len(inc.Pager) + 1
@@ -71,7 +50,7 @@ func addPagerAction(inc *incidentbot.Incident, a incidentbot.PagerAction) {
 // severity and worse than before (PagerDuty updates an alert triggered
 // again with the same key), and an on-call look-up with the first page.
 func (s *Service) pageOnChange(inc *incidentbot.Incident, from, to incidentbot.Severity, reason, by string, now time.Time) {
-	if s.cfg.Pager == nil || !to.AtLeast(s.cfg.PageSeverity) || (from.Valid() && from.AtLeast(to)) {
+	if s.deps.Pager == nil || !to.AtLeast(s.cfg.PageSeverity) || (from.Valid() && from.AtLeast(to)) {
 		return
 	}
 	first := true
@@ -81,7 +60,7 @@ func (s *Service) pageOnChange(inc *incidentbot.Incident, from, to incidentbot.S
 		}
 	}
 	addPagerAction(inc, incidentbot.PagerAction{Kind: incidentbot.PageTrigger, Severity: to, Reason: reason, RequestedBy: by, RequestedAt: now})
-	if first && s.cfg.OnCall != nil {
+	if first && s.deps.OnCall != nil {
 		addPagerAction(inc, incidentbot.PagerAction{Kind: incidentbot.PageOnCall, RequestedBy: by, RequestedAt: now})
 	}
 }
@@ -109,9 +88,9 @@ func readyAt(inc *incidentbot.Incident, a incidentbot.PagerAction) (time.Time, b
 	return at, true
 }
 
-// pagerDue is when incident inc next has pager work: the earliest time one
-// of its pending actions is ready.
-func pagerDue(inc *incidentbot.Incident) (time.Time, bool) {
+// PagerDue returns when incident inc next has pager work: the earliest time
+// one of its pending actions is ready; false when it has none.
+func (s *Service) PagerDue(inc *incidentbot.Incident) (time.Time, bool) {
 	var due time.Time
 	ok := false
 	for _, a := range inc.Pager {
@@ -126,18 +105,20 @@ func pagerDue(inc *incidentbot.Incident) (time.Time, bool) {
 	return due, ok
 }
 
-// PagerOutbox returns the schedule that delivers pager actions.
-func (s *Service) PagerOutbox() *schedule { return s.pager }
-
-// deliverPager sends incident id's due pager actions in order. A failure
-// stops the incident's later PagerDuty calls (so a resolve never overtakes
-// its trigger) and schedules a retry.
-func (s *Service) deliverPager(ctx context.Context, id int64) error {
+// DeliverPager sends incident id's due pager actions in order, records each
+// outcome in the incident and tells its channel. A failure stops the
+// incident's later PagerDuty calls (so a resolve never overtakes its
+// trigger). A failure worth retrying (EUnavailable) is scheduled again
+// backoff(n) after the nth failed attempt; a refusal (a revoked key, an
+// invalid request) marks the action failed. Both are returned, with their
+// codes, as is a failure to read or record the incident.
+func (s *Service) DeliverPager(ctx context.Context, id int64, backoff func(attempt int) time.Duration) error {
 	inc, err := s.store.Incident(ctx, id)
 	if err != nil {
 		return fmt.Errorf("page for INC-%d: %w", id, err)
 	}
-	now := s.cfg.Now().UTC()
+	now := s.now()
+	var errs []error
 	for _, a := range inc.PendingPager() {
 		if at, ready := readyAt(inc, a); !ready || at.After(now) {
 			if a.Kind == incidentbot.PageOnCall {
@@ -150,37 +131,53 @@ func (s *Service) deliverPager(ctx context.Context, id int64) error {
 		var msg string
 		switch a.Kind {
 		case incidentbot.PageTrigger:
-			callErr = s.cfg.Pager.Trigger(ctx, s.alert(inc, a))
+			callErr = s.deps.Pager.Trigger(ctx, s.alert(inc, a))
 			mutate = func(*incidentbot.Incident) []incidentbot.TimelineEvent {
 				return []incidentbot.TimelineEvent{{Kind: incidentbot.EventPage, At: now, Actor: a.RequestedBy, Ref: pagerKey(inc, a), To: a.Severity.String(), Text: a.Reason}}
 			}
 			msg = fmt.Sprintf(":pager: Paged PagerDuty (%s, alert `%s`): %s", a.Severity, pagerKey(inc, a), slacktext.Escape(a.Reason))
 		case incidentbot.PageResolve:
-			callErr = s.cfg.Pager.Resolve(ctx, pagerKey(inc, a))
+			callErr = s.deps.Pager.Resolve(ctx, pagerKey(inc, a))
 			mutate = func(*incidentbot.Incident) []incidentbot.TimelineEvent {
 				return []incidentbot.TimelineEvent{{Kind: incidentbot.EventPageResolved, At: now, Actor: a.RequestedBy, Ref: pagerKey(inc, a)}}
 			}
 			msg = fmt.Sprintf(":pager: Resolved the PagerDuty alert `%s`.", pagerKey(inc, a))
 		case incidentbot.PageOnCall:
-			var calls []OnCall
-			calls, callErr = s.cfg.OnCall.OnCallNow(ctx)
+			var calls []incidentbot.OnCall
+			calls, callErr = s.deps.OnCall.OnCallNow(ctx)
 			if callErr == nil {
 				mutate, msg, callErr = s.bringOnCall(ctx, inc, calls, now)
 			}
 		}
-		if err := s.finishPager(ctx, inc, a, callErr, mutate, msg, now); err != nil {
-			return err
+		recErr := s.finishPager(ctx, inc, a, callErr, mutate, msg, now, backoff)
+		if callErr != nil {
+			errs = append(errs, fmt.Errorf("%s for %s: %w", pagerWhat(a.Kind), inc.Key(), callErr))
 		}
-		if callErr != nil && a.Kind != incidentbot.PageOnCall {
+		if recErr != nil {
+			return errors.Join(append(errs, recErr)...)
+		}
+		if callErr != nil && (a.Kind != incidentbot.PageOnCall || incidentbot.ErrorCode(callErr) == incidentbot.EUnavailable) {
 			break
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// finishPager records the outcome of one pager action and tells the channel.
+// pagerWhat names what a pager action of kind asks, for messages.
+func pagerWhat(kind incidentbot.PagerActionKind) string {
+	switch kind {
+	case incidentbot.PageResolve:
+		return "resolve of the PagerDuty alert"
+	case incidentbot.PageOnCall:
+		return "on-call look-up"
+	}
+	return "page"
+}
+
+// finishPager records the outcome of one pager action and tells the
+// channel; it fails when either cannot be done.
 func (s *Service) finishPager(ctx context.Context, inc *incidentbot.Incident, a incidentbot.PagerAction, callErr error,
-	mutate func(*incidentbot.Incident) []incidentbot.TimelineEvent, msg string, now time.Time) error {
+	mutate func(*incidentbot.Incident) []incidentbot.TimelineEvent, msg string, now time.Time, backoff func(int) time.Duration) error {
 	retry := incidentbot.ErrorCode(callErr) == incidentbot.EUnavailable
 	var attempts int
 	updated, _, err := s.updateIncident(ctx, inc.ID, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
@@ -197,7 +194,7 @@ func (s *Service) finishPager(ctx context.Context, inc *incidentbot.Incident, a 
 				return mutate(i), nil
 			}
 		case retry:
-			p.NextAttempt, p.LastError = now.Add(pagerBackoff(p.Attempts)), incidentbot.ErrorMessage(callErr)
+			p.NextAttempt, p.LastError = now.Add(backoff(p.Attempts)), incidentbot.ErrorMessage(callErr)
 		default:
 			p.State, p.LastError = incidentbot.PagerFailed, incidentbot.ErrorMessage(callErr)
 			return []incidentbot.TimelineEvent{{Kind: incidentbot.EventNotice, At: now, Ref: pagerKey(i, *p), Text: "PagerDuty refused: " + p.LastError}}, nil
@@ -207,13 +204,7 @@ func (s *Service) finishPager(ctx context.Context, inc *incidentbot.Incident, a 
 	if err != nil {
 		return fmt.Errorf("record the pager outcome of %s: %w", inc.Key(), err)
 	}
-	what := "page"
-	switch a.Kind {
-	case incidentbot.PageResolve:
-		what = "resolve of the PagerDuty alert"
-	case incidentbot.PageOnCall:
-		what = "on-call look-up"
-	}
+	what := pagerWhat(a.Kind)
 	switch {
 	case callErr == nil && attempts > 1:
 		msg += fmt.Sprintf(" (delivered after %d attempts)", attempts)
@@ -226,18 +217,15 @@ func (s *Service) finishPager(ctx context.Context, inc *incidentbot.Incident, a 
 		msg = fmt.Sprintf(":x: PagerDuty refused the %s: %s", what, slacktext.Escape(incidentbot.ErrorMessage(callErr)))
 	}
 	if msg != "" && updated.ChannelID != "" {
-		if _, err := s.slack.Post(ctx, updated.ChannelID, msg); err != nil {
+		if _, err := s.deps.Poster.Post(ctx, updated.ChannelID, msg); err != nil {
 			return fmt.Errorf("tell %s about PagerDuty: %w", inc.Key(), err)
 		}
-	}
-	if callErr != nil && retry {
-		return fmt.Errorf("%s for %s: %w", what, inc.Key(), callErr)
 	}
 	return nil
 }
 
 // alert is the PagerDuty alert of a trigger action.
-func (s *Service) alert(inc *incidentbot.Incident, a incidentbot.PagerAction) Alert {
+func (s *Service) alert(inc *incidentbot.Incident, a incidentbot.PagerAction) incidentbot.Alert {
 	title := slacktext.Decode(inc.Title)
 	summary := fmt.Sprintf("%s [%s] %s", inc.Key(), a.Severity, title)
 	if a.DedupKey != "" && a.Reason != "" {
@@ -253,18 +241,22 @@ func (s *Service) alert(inc *incidentbot.Incident, a incidentbot.PagerAction) Al
 	link := ""
 	if inc.ChannelID != "" {
 		details["channel"] = "#" + inc.ChannelName
-		if s.cfg.ChannelURL != nil {
-			link = s.cfg.ChannelURL(inc.ChannelID)
+		if s.deps.ChannelURL != nil {
+			link = s.deps.ChannelURL(inc.ChannelID)
 			details["channel_url"] = link
 		}
 	}
-	return Alert{DedupKey: pagerKey(inc, a), Summary: summary, Severity: a.Severity, Details: details, Link: link}
+	alert := incidentbot.Alert{DedupKey: pagerKey(inc, a), Summary: summary, Severity: a.Severity, Component: "incident", Details: details}
+	if link != "" {
+		alert.Links = []incidentbot.AlertLink{{Href: link, Text: "Incident channel in Slack"}}
+	}
+	return alert
 }
 
 // bringOnCall finds the on-call people of the lowest level in Slack by email,
 // invites them, and makes the first one commander when there is none (or
 // proposes them). People without a Slack account are named.
-func (s *Service) bringOnCall(ctx context.Context, inc *incidentbot.Incident, calls []OnCall, now time.Time) (func(*incidentbot.Incident) []incidentbot.TimelineEvent, string, error) {
+func (s *Service) bringOnCall(ctx context.Context, inc *incidentbot.Incident, calls []incidentbot.OnCall, now time.Time) (func(*incidentbot.Incident) []incidentbot.TimelineEvent, string, error) {
 	if len(calls) == 0 {
 		return func(*incidentbot.Incident) []incidentbot.TimelineEvent {
 			return []incidentbot.TimelineEvent{{Kind: incidentbot.EventOnCall, At: now, Text: "nobody is on call"}}
@@ -272,25 +264,37 @@ func (s *Service) bringOnCall(ctx context.Context, inc *incidentbot.Incident, ca
 	}
 	level := calls[0].Level
 	type found struct {
-		call OnCall
+		call incidentbot.OnCall
 		user string
 	}
 	var people []found
+	var named []incidentbot.User
 	for _, c := range calls {
 		if c.Level != level {
 			break
 		}
-		id, err := s.slack.UserByEmail(ctx, c.Email)
+		u, err := s.deps.Directory.UserByEmail(ctx, c.Email)
 		switch {
 		case err == nil:
-			if err := s.slack.Invite(ctx, inc.ChannelID, id); err != nil {
+			if err := s.deps.Channels.Invite(ctx, inc.ChannelID, u.ID); err != nil {
 				return nil, "", err
 			}
+			if u.Name == "" {
+				u.Name = c.Name
+			}
+			named = append(named, u)
 		case incidentbot.ErrorCode(err) == incidentbot.ENotFound:
 		default:
 			return nil, "", err
 		}
-		people = append(people, found{c, id})
+		people = append(people, found{c, u.ID})
+	}
+	// Learn their names, as the edge does for people who type in Slack, so
+	// that `incidentbot list` and the post-mortem name a commander the bot
+	// made. Only a name is lost if this fails: the edge learns it when they
+	// next speak.
+	if len(named) > 0 {
+		_ = s.store.PutUsers(ctx, named...)
 	}
 	var lines []string
 	commander := ""
@@ -329,7 +333,7 @@ func (s *Service) bringOnCall(ctx context.Context, inc *incidentbot.Incident, ca
 const pageUsage = "/incident page [note]"
 
 func (c *call) page() (Result, error) {
-	if c.cfg.Pager == nil {
+	if c.deps.Pager == nil {
 		return Result{}, invalid("", "PagerDuty is not configured on this bot: the operators set PAGERDUTY_ROUTING_KEY (an Events API v2 integration key) to page, "+
 			"and PAGERDUTY_TOKEN with PAGERDUTY_ESCALATION_POLICY to bring the on-call into the channel.")
 	}
@@ -341,7 +345,7 @@ func (c *call) page() (Result, error) {
 	note := c.args
 	reason := note
 	if reason == "" {
-		reason = "paged by " + slacktext.Mention(c.inv.UserID)
+		reason = "paged by <@" + c.inv.UserID + ">"
 	}
 	inc, applied, err := c.update(inc.ID, true, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		n := 1
@@ -352,7 +356,7 @@ func (c *call) page() (Result, error) {
 		}
 		addPagerAction(i, incidentbot.PagerAction{Kind: incidentbot.PageTrigger, DedupKey: fmt.Sprintf("%s-page-%d", primaryKey(i), n),
 			Severity: i.Severity, Reason: reason, RequestedBy: c.inv.UserID, RequestedAt: now})
-		if c.cfg.OnCall != nil {
+		if c.deps.OnCall != nil {
 			addPagerAction(i, incidentbot.PagerAction{Kind: incidentbot.PageOnCall, RequestedBy: c.inv.UserID, RequestedAt: now})
 		}
 		return nil, nil

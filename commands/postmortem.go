@@ -17,7 +17,7 @@ func (c *call) postmortem() (Result, error) {
 	if c.args != "" {
 		return Result{}, invalid(usage, "`postmortem` takes no arguments.")
 	}
-	if c.cfg.Drafts == nil {
+	if c.deps.Drafts == nil {
 		return Result{}, &incidentbot.Error{Code: incidentbot.EUnavailable, Message: "Post-mortem drafts are not enabled on this bot."}
 	}
 	inc, err := c.incident(usage)
@@ -40,14 +40,14 @@ func (s *Service) uploadDraft(ctx context.Context, id int64, actor string) error
 	if inc.ChannelID == "" {
 		return &incidentbot.Error{Code: incidentbot.EConflict, Message: inc.Key() + " has no channel yet"}
 	}
-	name, content, err := s.cfg.Drafts.Draft(ctx, id)
+	name, content, err := s.deps.Drafts.Draft(ctx, id)
 	if err != nil {
 		return fmt.Errorf("draft the post-mortem of %s: %w", inc.Key(), err)
 	}
-	if err := s.slack.Upload(ctx, inc.ChannelID, name, inc.Key()+" post-mortem draft", content, draftSummary(inc)); err != nil {
+	if err := s.deps.Files.Upload(ctx, inc.ChannelID, name, inc.Key()+" post-mortem draft", content, draftSummary(inc)); err != nil {
 		return fmt.Errorf("upload the post-mortem of %s: %w", inc.Key(), err)
 	}
-	now := s.cfg.Now().UTC()
+	now := s.now()
 	if _, _, err := s.updateIncident(ctx, id, "", func(*incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		return []incidentbot.TimelineEvent{{Kind: incidentbot.EventPostmortem, At: now, Actor: actor, Text: name}}, nil
 	}); err != nil {

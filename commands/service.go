@@ -17,6 +17,7 @@ type Store interface {
 	CreateIncident(ctx context.Context, inc *incidentbot.Incident, dedupKey string, events ...incidentbot.TimelineEvent) (*incidentbot.Incident, bool, error)
 	UpdateIncident(ctx context.Context, id int64, dedupKey string, fn func(*incidentbot.Incident) ([]incidentbot.TimelineEvent, error)) (*incidentbot.Incident, bool, error)
 	IncidentReader
+	Users
 }
 
 // IncidentReader reads incidents.
@@ -26,24 +27,53 @@ type IncidentReader interface {
 	Incidents(ctx context.Context, openOnly bool) ([]*incidentbot.Incident, error)
 }
 
-// Slack is what commands ask of Slack. The implementation retries rate
-// limits and server errors; an error returned here is final.
-type Slack interface {
+// Users records people's names, so that what the bot shows later names them.
+type Users interface {
+	PutUsers(ctx context.Context, users ...incidentbot.User) error
+}
+
+// Slack's capabilities, one interface each, so that a test double implements
+// only what it uses. The implementation retries rate limits and server
+// errors; an error returned is final.
+
+// Poster posts and edits messages.
+type Poster interface {
+	// Post posts text (Slack mrkdwn) to a channel, or as a DM to a user ID.
+	Post(ctx context.Context, channelID, text string) (ts string, err error)
+	// Update replaces the text of a message the bot posted.
+	Update(ctx context.Context, channelID, ts, text string) error
+}
+
+// Channels creates and sets up channels.
+type Channels interface {
 	// CreateChannel creates a public channel; a taken name fails with
 	// code EConflict.
 	CreateChannel(ctx context.Context, name string) (channelID string, err error)
 	// Invite adds users to a channel; users already in it are not an error.
 	Invite(ctx context.Context, channelID string, users ...string) error
-	// Post posts text (Slack mrkdwn) to a channel, or as a DM to a user ID.
-	Post(ctx context.Context, channelID, text string) (ts string, err error)
-	// Update replaces the text of a message the bot posted.
-	Update(ctx context.Context, channelID, ts, text string) error
 	// Pin pins a message.
 	Pin(ctx context.Context, channelID, ts string) error
+}
+
+// Files shares files.
+type Files interface {
 	// Upload shares a file in a channel, with a comment.
 	Upload(ctx context.Context, channelID, name, title string, content []byte, comment string) error
-	// UserByEmail finds a user by email; ENotFound when nobody has it.
-	UserByEmail(ctx context.Context, email string) (string, error)
+}
+
+// Directory finds people.
+type Directory interface {
+	// UserByEmail finds a user by email, with their name; ENotFound when
+	// nobody has it.
+	UserByEmail(ctx context.Context, email string) (incidentbot.User, error)
+}
+
+// Slack is all of Slack's capabilities, as the edge implements them.
+type Slack interface {
+	Poster
+	Channels
+	Files
+	Directory
 }
 
 // Drafter renders an incident's post-mortem draft.
@@ -52,35 +82,57 @@ type Drafter interface {
 	Draft(ctx context.Context, id int64) (name string, content []byte, err error)
 }
 
+// Observer is told of every incident the Service writes, as stored (the
+// scheduler keeps its due times current with it).
+type Observer interface {
+	Observe(inc *incidentbot.Incident)
+}
+
 // Config is the behaviour that operators configure.
 type Config struct {
 	ChannelPrefix   string         // "inc"
 	AnnounceChannel string         // channel ID; empty: no announcements
 	UpdateInterval  time.Duration  // status-update reminder interval
 	Location        *time.Location // time zone of due dates; nil means UTC
-	Now             func() time.Time
+	// PageSeverity: opening at it or worse, or raising into it, pages.
+	// Zero means sev2.
+	PageSeverity incidentbot.Severity
+}
+
+// Deps are the Service's collaborators. Poster is required; Channels is
+// needed to open incidents, Files with Drafts, Directory with OnCall; the
+// others may be nil.
+type Deps struct {
+	Poster    Poster
+	Channels  Channels
+	Files     Files
+	Directory Directory
 	// Drafts renders post-mortems; nil disables them.
 	Drafts Drafter
 	// Pager pages PagerDuty; nil when not configured.
 	Pager Pager
 	// OnCall finds who is on call; nil when not configured.
 	OnCall OnCallFinder
-	// PageSeverity: opening at it or worse, or raising into it, pages.
-	// Zero means sev2.
-	PageSeverity incidentbot.Severity
+	// Observer is told of every incident written; nil tells nobody.
+	Observer Observer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 	// ChannelURL links to a channel, for alerts; nil leaves links out.
 	ChannelURL func(channelID string) string
 	// OnReminder, if set, is called for each reminder posted (metrics).
 	OnReminder func()
 }
 
+// SlackDeps returns Deps whose four Slack capabilities are slack.
+func SlackDeps(slack Slack) Deps {
+	return Deps{Poster: slack, Channels: slack, Files: slack, Directory: slack}
+}
+
 // Service handles /incident commands.
 type Service struct {
-	store     Store
-	slack     Slack
-	cfg       Config
-	reminders *schedule
-	pager     *schedule
+	store Store
+	cfg   Config
+	deps  Deps
 
 	hmu         sync.Mutex
 	headerBusy  map[int64]bool // a header refresh is running
@@ -88,7 +140,7 @@ type Service struct {
 }
 
 // New returns a Service. Zero Config fields get the product's defaults.
-func New(store Store, slack Slack, cfg Config) *Service {
+func New(store Store, cfg Config, deps Deps) *Service {
 	if cfg.ChannelPrefix == "" {
 		cfg.ChannelPrefix = "inc"
 	}
@@ -98,22 +150,19 @@ func New(store Store, slack Slack, cfg Config) *Service {
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if deps.Now == nil {
+		deps.Now = time.Now
 	}
 	if !cfg.PageSeverity.Valid() {
 		cfg.PageSeverity = incidentbot.Sev2
 	}
-	s := &Service{store: store, slack: slack, cfg: cfg, headerBusy: map[int64]bool{}, headerDirty: map[int64]bool{}}
-	s.reminders = newSchedule(s, func(inc *incidentbot.Incident) (time.Time, bool) {
-		return ReminderDue(inc, s.cfg.UpdateInterval)
-	}, s.remind)
-	s.pager = newSchedule(s, pagerDue, s.deliverPager)
-	return s
+	return &Service{store: store, cfg: cfg, deps: deps, headerBusy: map[int64]bool{}, headerDirty: map[int64]bool{}}
 }
 
-// updateIncident is the store's UpdateIncident that also keeps the reminder
-// schedule current.
+// now is the Service's clock, in UTC.
+func (s *Service) now() time.Time { return s.deps.Now().UTC() }
+
+// updateIncident is the store's UpdateIncident that also tells the observer.
 func (s *Service) updateIncident(ctx context.Context, id int64, dedupKey string, fn func(*incidentbot.Incident) ([]incidentbot.TimelineEvent, error)) (*incidentbot.Incident, bool, error) {
 	inc, applied, err := s.store.UpdateIncident(ctx, id, dedupKey, fn)
 	if err == nil {
@@ -122,10 +171,11 @@ func (s *Service) updateIncident(ctx context.Context, id int64, dedupKey string,
 	return inc, applied, err
 }
 
-// observe keeps the schedules current with a stored incident.
+// observe tells the observer of a stored incident.
 func (s *Service) observe(inc *incidentbot.Incident) {
-	s.reminders.observe(inc)
-	s.pager.observe(inc)
+	if s.deps.Observer != nil {
+		s.deps.Observer.Observe(inc)
+	}
 }
 
 // Invocation is one use of the slash command.
@@ -150,56 +200,72 @@ type Result struct {
 	Followup func(ctx context.Context) error
 }
 
+// subcommands maps every subcommand name and alias to its handler and the
+// name it is counted under in metrics.
+var subcommands = func() map[string]subcommand {
+	m := map[string]subcommand{}
+	for _, sc := range []struct {
+		names []string
+		run   func(*call) (Result, error)
+	}{
+		{[]string{"help"}, func(*call) (Result, error) { return Result{Reply: slacktext.Escape(helpText)}, nil }},
+		{[]string{"open", "declare", "new"}, (*call).open},
+		{[]string{"list"}, (*call).list},
+		{[]string{"role"}, (*call).role},
+		{[]string{"status", "update"}, (*call).status},
+		{[]string{"severity", "sev"}, (*call).severity},
+		{[]string{"hypothesis", "hyp"}, (*call).hypothesis},
+		{[]string{"action"}, (*call).action},
+		{[]string{"actions"}, (*call).actions},
+		{[]string{"started"}, (*call).started},
+		{[]string{"resolve"}, (*call).resolve},
+		{[]string{"snooze"}, (*call).snooze},
+		{[]string{"postmortem", "pm"}, (*call).postmortem},
+		{[]string{"page"}, (*call).page},
+	} {
+		for _, name := range sc.names {
+			m[name] = subcommand{name: name, run: sc.run}
+		}
+	}
+	return m
+}()
+
+// subcommand is one entry of the subcommand table.
+type subcommand struct {
+	name string // as typed, lower case: metrics count aliases apart
+	run  func(*call) (Result, error)
+}
+
+// lookup returns the subcommand of a command text ("" is help) and the rest
+// of the text.
+func lookup(text string) (subcommand, string, bool) {
+	sub, rest := splitFirst(text)
+	sub = strings.ToLower(sub)
+	if sub == "" {
+		sub = "help"
+	}
+	sc, ok := subcommands[sub]
+	return sc, rest, ok
+}
+
 // Handle runs one command. Its error is an *incidentbot.Error: EInvalid,
 // ENotFound and EConflict carry a message for the user that says what was
 // wrong and the right form; EUnavailable and EInternal mean nothing was
 // recorded. On error nothing was changed.
 func (s *Service) Handle(ctx context.Context, inv Invocation) (Result, error) {
-	sub, rest := splitFirst(inv.Text)
-	c := &call{Service: s, ctx: ctx, inv: inv, args: rest}
-	switch strings.ToLower(sub) {
-	case "", "help":
-		return Result{Reply: slacktext.Escape(helpText)}, nil
-	case "open", "declare", "new":
-		return c.open()
-	case "list":
-		return c.list()
-	case "role":
-		return c.role()
-	case "status", "update":
-		return c.status()
-	case "severity", "sev":
-		return c.severity()
-	case "hypothesis", "hyp":
-		return c.hypothesis()
-	case "action":
-		return c.action()
-	case "actions":
-		return c.actions()
-	case "started":
-		return c.started()
-	case "resolve":
-		return c.resolve()
-	case "snooze":
-		return c.snooze()
-	case "postmortem", "pm":
-		return c.postmortem()
-	case "page":
-		return c.page()
+	sc, rest, ok := lookup(inv.Text)
+	if !ok {
+		sub, _ := splitFirst(inv.Text)
+		return Result{}, invalid("", "`%s` is not an /incident command.\n%s", sub, helpText)
 	}
-	return Result{}, invalid("", "`%s` is not an /incident command.\n%s", sub, helpText)
+	return sc.run(&call{Service: s, ctx: ctx, inv: inv, args: rest})
 }
 
 // Subcommand names the subcommand of a command text for metrics: one of a
 // fixed set, "unknown" for anything else.
 func Subcommand(text string) string {
-	sub, _ := splitFirst(text)
-	switch sub = strings.ToLower(sub); sub {
-	case "":
-		return "help"
-	case "open", "declare", "new", "list", "role", "status", "update", "severity", "sev", "hypothesis", "hyp", "action",
-		"actions", "started", "resolve", "snooze", "postmortem", "pm", "page", "help":
-		return sub
+	if sc, _, ok := lookup(text); ok {
+		return sc.name
 	}
 	return "unknown"
 }
@@ -211,8 +277,6 @@ type call struct {
 	inv  Invocation
 	args string
 }
-
-func (c *call) now() time.Time { return c.cfg.Now().UTC() }
 
 // incident returns the incident whose channel the command was typed in.
 func (c *call) incident(usage string) (*incidentbot.Incident, error) {
@@ -242,7 +306,11 @@ func (c *call) openIncident(usage string) (*incidentbot.Incident, error) {
 // refuses a resolved incident inside the transaction when mustBeOpen is set,
 // so that a concurrent resolve wins cleanly.
 func (c *call) update(id int64, mustBeOpen bool, fn func(*incidentbot.Incident) ([]incidentbot.TimelineEvent, error)) (*incidentbot.Incident, bool, error) {
-	return c.updateIncident(c.ctx, id, incidentbot.CommandKey(c.inv.DedupKey), func(inc *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+	key := ""
+	if c.inv.DedupKey != "" {
+		key = "cmd:" + c.inv.DedupKey
+	}
+	return c.updateIncident(c.ctx, id, key, func(inc *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		if mustBeOpen && inc.Resolved() {
 			return nil, &incidentbot.Error{Code: incidentbot.EConflict, Message: inc.Key() + " is resolved."}
 		}
@@ -260,12 +328,15 @@ func duplicateReply(inc *incidentbot.Incident) Result {
 	return Result{Reply: "Already recorded for " + inc.Key() + "."}
 }
 
-// followups runs fns in order and joins their errors, so that one failed
-// post does not stop the others.
+// followups runs fns in order (nil ones are skipped) and joins their
+// errors, so that one failed post does not stop the others.
 func followups(fns ...func(ctx context.Context) error) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		var errs []error
 		for _, fn := range fns {
+			if fn == nil {
+				continue
+			}
 			if err := fn(ctx); err != nil {
 				errs = append(errs, err)
 			}

@@ -15,7 +15,8 @@ const (
 	maxSummary  = 1024
 )
 
-// DefaultSource is an alert's payload.source when Alert.Source is empty.
+// DefaultSource is an alert's payload.source when incidentbot.Alert.Source
+// is empty.
 const DefaultSource = "incidentbot"
 
 // What each call is, in error messages.
@@ -25,33 +26,6 @@ const (
 	whatOnCall  = "the on-call look-up"
 	whatUser    = "the on-call person's details"
 )
-
-// Link is a link shown on the PagerDuty alert, such as the incident channel.
-type Link struct {
-	Href string
-	Text string
-}
-
-// Alert is what Trigger sends to PagerDuty.
-type Alert struct {
-	// DedupKey identifies the alert: triggering the same key again adds to
-	// the open alert instead of opening another, which makes a retried
-	// Trigger harmless, and Resolve names the alert by it. Required, at most
-	// 255 characters.
-	DedupKey string
-	// Summary is the alert's title. Required; cut to 1024 characters.
-	Summary string
-	// Severity is mapped with MapSeverity.
-	Severity incidentbot.Severity
-	// Source is the affected system; default DefaultSource.
-	Source string
-	// Component is the affected part of Source; optional.
-	Component string
-	// Links are shown on the alert; links without Href are left out.
-	Links []Link
-	// Details are shown on the alert as custom details; optional.
-	Details map[string]string
-}
 
 // MapSeverity returns the Events API severity for s: sev1 critical, sev2
 // error, sev3 warning, sev4 info, and "" for an invalid severity.
@@ -69,13 +43,14 @@ func MapSeverity(s incidentbot.Severity) string {
 	return ""
 }
 
-// Trigger opens (or adds to) the PagerDuty alert a.DedupKey, which notifies
+// Trigger opens (or adds to) the PagerDuty alert a.DedupKey (its severity
+// mapped with MapSeverity), which notifies
 // the on-call people of the routing key's service. It fails with EInvalid
 // when paging is not configured or a is incomplete (nothing is sent then) or
 // PagerDuty rejects the event, EUnauthorized on 401 or 403, and EUnavailable
 // on a timeout, a network error, 429 or 5xx, which are worth retrying with
 // the same Alert.
-func (c *Client) Trigger(ctx context.Context, a Alert) error {
+func (c *Client) Trigger(ctx context.Context, a incidentbot.Alert) error {
 	op := "pagerduty: trigger alert " + a.DedupKey
 	if err := c.checkPaging(op, a.DedupKey); err != nil {
 		return err
@@ -127,7 +102,7 @@ func (c *Client) checkPaging(op, dedupKey string) error {
 }
 
 // triggerEvent builds the Events API v2 trigger for a.
-func (c *Client) triggerEvent(op string, a Alert) (*pagerduty.V2Event, error) {
+func (c *Client) triggerEvent(op string, a incidentbot.Alert) (*pagerduty.V2Event, error) {
 	severity := MapSeverity(a.Severity)
 	if severity == "" {
 		return nil, &incidentbot.Error{Code: incidentbot.EInvalid, Op: op,

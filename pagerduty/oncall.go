@@ -15,14 +15,6 @@ const (
 	maxPages = 10
 )
 
-// OnCall is a person on call now for the configured escalation policy.
-type OnCall struct {
-	UserID string // PagerDuty user ID
-	Name   string
-	Email  string // empty only when PagerDuty no longer knows the user
-	Level  uint   // escalation level, 1 notified first
-}
-
 // OnCallNow returns who is on call now for the configured escalation policy,
 // lowest escalation level first (people of one level in PagerDuty's order),
 // each person once, at their lowest level, with their email. It asks
@@ -33,7 +25,7 @@ type OnCall struct {
 // configured or PagerDuty rejects the query, EUnauthorized when PagerDuty
 // refuses the token (401, 403), ENotFound on 404, and EUnavailable on a
 // timeout, a network error, 429 or 5xx.
-func (c *Client) OnCallNow(ctx context.Context) ([]OnCall, error) {
+func (c *Client) OnCallNow(ctx context.Context) ([]incidentbot.OnCall, error) {
 	op := "pagerduty: look up on-call for escalation policy " + c.cfg.EscalationPolicy
 	if !c.CanLookUpOnCall() {
 		return nil, &incidentbot.Error{Code: incidentbot.EInvalid, Op: op,
@@ -93,8 +85,8 @@ func (c *Client) OnCallNow(ctx context.Context) ([]OnCall, error) {
 
 // lowestLevels keeps each user of policyID once, at their lowest escalation
 // level, ordered by level and then by first appearance.
-func lowestLevels(entries []pagerduty.OnCall, policyID string) []OnCall {
-	var people []OnCall
+func lowestLevels(entries []pagerduty.OnCall, policyID string) []incidentbot.OnCall {
+	var people []incidentbot.OnCall
 	index := make(map[string]int)
 	for _, e := range entries {
 		if e.EscalationPolicy.ID != "" && e.EscalationPolicy.ID != policyID {
@@ -107,7 +99,7 @@ func lowestLevels(entries []pagerduty.OnCall, policyID string) []OnCall {
 		if name == "" {
 			name = e.User.Summary
 		}
-		p := OnCall{UserID: e.User.ID, Name: name, Email: e.User.Email, Level: e.EscalationLevel}
+		p := incidentbot.OnCall{UserID: e.User.ID, Name: name, Email: e.User.Email, Level: e.EscalationLevel}
 		if i, ok := index[p.UserID]; ok {
 			if p.Level < people[i].Level {
 				people[i].Level = p.Level
@@ -120,7 +112,7 @@ func lowestLevels(entries []pagerduty.OnCall, policyID string) []OnCall {
 		index[p.UserID] = len(people)
 		people = append(people, p)
 	}
-	slices.SortStableFunc(people, func(a, b OnCall) int {
+	slices.SortStableFunc(people, func(a, b incidentbot.OnCall) int {
 		switch {
 		case a.Level < b.Level:
 			return -1

@@ -55,8 +55,8 @@ func setupEmu(t *testing.T, ecfg pagerdutyemu.Config, mutate ...func(*pagerduty.
 	return emu, pagerduty.New(cfg, nil)
 }
 
-func alert(dedup string) pagerduty.Alert {
-	return pagerduty.Alert{DedupKey: dedup, Summary: "INC-7: checkout is down", Severity: incidentbot.Sev1}
+func alert(dedup string) incidentbot.Alert {
+	return incidentbot.Alert{DedupKey: dedup, Summary: "INC-7: checkout is down", Severity: incidentbot.Sev1}
 }
 
 // assertCode fails unless err carries code and Retryable agrees with it.
@@ -132,12 +132,12 @@ func TestTriggerSendsTheAlert(t *testing.T) {
 		cfg.EventsURL += "/v2/enqueue/"
 		cfg.RoutingKey = " " + routingKey + "\n"
 	})
-	a := pagerduty.Alert{
+	a := incidentbot.Alert{
 		DedupKey:  "INC-7-page-1",
 		Summary:   "INC-7: checkout is down",
 		Severity:  incidentbot.Sev2,
 		Component: "checkout",
-		Links: []pagerduty.Link{
+		Links: []incidentbot.AlertLink{
 			{Href: "https://example.slack.com/archives/C7", Text: "#inc-7-checkout"},
 			{Href: "", Text: "dropped"},
 		},
@@ -190,12 +190,12 @@ func TestTriggerRejectsIncompleteAlerts(t *testing.T) {
 	emu, c := setup(t)
 	tests := []struct {
 		name string
-		a    pagerduty.Alert
+		a    incidentbot.Alert
 	}{
-		{"no dedup key", pagerduty.Alert{Summary: "s", Severity: incidentbot.Sev1}},
-		{"dedup key too long", pagerduty.Alert{DedupKey: strings.Repeat("k", 256), Summary: "s", Severity: incidentbot.Sev1}},
-		{"no summary", pagerduty.Alert{DedupKey: "k", Summary: " ", Severity: incidentbot.Sev1}},
-		{"no severity", pagerduty.Alert{DedupKey: "k", Summary: "s"}},
+		{"no dedup key", incidentbot.Alert{Summary: "s", Severity: incidentbot.Sev1}},
+		{"dedup key too long", incidentbot.Alert{DedupKey: strings.Repeat("k", 256), Summary: "s", Severity: incidentbot.Sev1}},
+		{"no summary", incidentbot.Alert{DedupKey: "k", Summary: " ", Severity: incidentbot.Sev1}},
+		{"no severity", incidentbot.Alert{DedupKey: "k", Summary: "s"}},
 	}
 	for _, tt := range tests {
 		err := c.Trigger(context.Background(), tt.a)
@@ -435,7 +435,7 @@ func TestOnCallNow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []pagerduty.OnCall{
+	want := []incidentbot.OnCall{
 		{UserID: "PCARL", Name: "Carl", Email: "carl@example.com", Level: 1},
 		{UserID: "PANN", Name: "Ann", Email: "ann@example.com", Level: 1},
 		{UserID: "PBOB", Name: "Bob", Email: "bob@example.com", Level: 2},
@@ -474,7 +474,7 @@ func TestOnCallNowFetchesMissingEmails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []pagerduty.OnCall{
+	want := []incidentbot.OnCall{
 		{UserID: "PANN", Name: "Ann", Email: "ann@example.com", Level: 1},
 		{UserID: "PBOB", Name: "Bob", Level: 2},
 	}

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/incidentbot/incidentbot/commands"
 	"github.com/incidentbot/incidentbot/internal/localapi"
 	"github.com/incidentbot/incidentbot/internal/ops"
+	"github.com/incidentbot/incidentbot/pagerduty"
 	"github.com/incidentbot/incidentbot/store"
 	"github.com/incidentbot/incidentbot/templates"
 )
@@ -233,14 +235,25 @@ func (m *Main) botConfig(metrics *ops.Metrics) bot.Config {
 		StaleAfter:         c.SocketStaleAfter,
 		Logger:             m.Logger,
 		ActionReminderCron: c.ActionReminderCron,
+		Now:                m.Now,
 		Commands: commands.Config{
 			ChannelPrefix:   c.ChannelPrefix,
 			AnnounceChannel: c.AnnounceChannel,
 			UpdateInterval:  c.UpdateInterval,
 			Location:        c.Location,
-			Now:             m.Now,
+			PageSeverity:    c.PageSeverity,
 		},
 	}
-	m.pagerConfig(&cfg.Commands, metrics)
+	const timeout = 10 * time.Second
+	pd := pagerduty.New(pagerduty.Config{
+		RoutingKey: c.PDRoutingKey, Token: c.PDToken, EscalationPolicy: c.PDEscalationPolicy,
+		APIURL: c.PDAPIURL, EventsURL: c.PDEventsURL, Timeout: timeout,
+	}, &http.Client{Timeout: timeout, Transport: metrics.Transport("pagerduty", nil)})
+	if pd.CanPage() {
+		cfg.Pager = pd
+	}
+	if pd.CanLookUpOnCall() {
+		cfg.OnCall = pd
+	}
 	return cfg
 }

@@ -51,7 +51,7 @@ func NewMetrics(open OpenIncidents) *Metrics {
 			Name: "incidentbot_reminders_sent_total", Help: "Status-update reminders posted.",
 		}),
 		apiErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "incidentbot_api_errors_total", Help: "Failed calls to Slack and PagerDuty (HTTP 429, 5xx, network errors, Slack error codes), by API, method and code.",
+			Name: "incidentbot_api_errors_total", Help: "Failed calls to Slack and PagerDuty (HTTP 401, 403, 429, 5xx, network errors, Slack error codes), by API, method and code.",
 		}, []string{"api", "method", "code"}),
 		storeWrite: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "incidentbot_store_write_seconds", Help: "bbolt write latency, group-commit wait included.",
@@ -143,7 +143,8 @@ func (m *Metrics) StoreWrite(d time.Duration, err error) {
 }
 
 // Transport wraps base (nil: http.DefaultTransport) so that every HTTP 429,
-// 5xx and network error of api is counted by method: the last path element
+// 5xx, network error and refusal of the credentials (401, 403: a revoked
+// key, which retrying cannot mend) of api is counted by method: the last path element
 // for Slack ("chat.postMessage"), the path for PagerDuty ("/v2/enqueue").
 // Retried attempts are counted one by one.
 func (m *Metrics) Transport(api string, base http.RoundTripper) http.RoundTripper {
@@ -178,7 +179,8 @@ func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 			code = "timeout"
 		}
 		t.m.APIError(t.api, method, code)
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500,
+		resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		t.m.APIError(t.api, method, strconv.Itoa(resp.StatusCode))
 	}
 	return resp, err

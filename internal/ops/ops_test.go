@@ -27,6 +27,15 @@ func TestTransportCountsFailuresByMethod(t *testing.T) {
 	if _, err := pd.Get("http://127.0.0.1:1/users/PABC"); err == nil {
 		t.Fatal("expected a connection error")
 	}
+	// A revoked key: refused, not worth retrying, and counted.
+	for _, st := range []int{401, 403} {
+		status = st
+		resp, err := pd.Post(srv.URL+"/v2/enqueue", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
 	h := Handler(m, func() (bool, string) { return false, "not connected to Slack" })
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -35,6 +44,8 @@ func TestTransportCountsFailuresByMethod(t *testing.T) {
 		`incidentbot_api_errors_total{api="slack",code="429",method="chat.postMessage"} 2`,
 		`incidentbot_api_errors_total{api="slack",code="503",method="chat.postMessage"} 1`,
 		`incidentbot_api_errors_total{api="pagerduty",code="network",method="/users/{id}"} 1`,
+		`incidentbot_api_errors_total{api="pagerduty",code="401",method="/v2/enqueue"} 1`,
+		`incidentbot_api_errors_total{api="pagerduty",code="403",method="/v2/enqueue"} 1`,
 		`incidentbot_open_incidents{severity="sev1"} 2`,
 		`incidentbot_open_incidents{severity="sev4"} 0`,
 	} {

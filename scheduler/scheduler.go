@@ -1,0 +1,314 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/sirupsen/logrus"
+
+	"github.com/incidentbot/incidentbot"
+)
+
+// Incidents lists stored incidents; Run loads the due times from it.
+type Incidents interface {
+	Incidents(ctx context.Context, openOnly bool) ([]*incidentbot.Incident, error)
+}
+
+// Reminders are the status-update reminders.
+type Reminders interface {
+	// ReminderDue returns when inc's next reminder is due; false when none is.
+	ReminderDue(inc *incidentbot.Incident) (time.Time, bool)
+	// Remind posts and records the reminder of incident id if it is (still)
+	// due. On error it is not recorded and stays due.
+	Remind(ctx context.Context, id int64) error
+}
+
+// Outbox delivers the PagerDuty calls recorded in incidents.
+type Outbox interface {
+	// PagerDue returns when inc next has a pager action to attempt.
+	PagerDue(inc *incidentbot.Incident) (time.Time, bool)
+	// DeliverPager attempts incident id's due pager actions and records the
+	// outcome; an attempt that may succeed later is scheduled backoff(n)
+	// after its nth failure. It returns the errors of failed attempts.
+	DeliverPager(ctx context.Context, id int64, backoff func(attempt int) time.Duration) error
+}
+
+// OverdueActions sends the overdue action item DMs.
+type OverdueActions interface {
+	// RemindOverdueActions messages every owner of overdue items once and
+	// returns how many were messaged.
+	RemindOverdueActions(ctx context.Context) (int, error)
+}
+
+// ChannelRepair sets up the channels that incidents lack.
+type ChannelRepair interface {
+	// ResumeChannels sets up the channel of every open incident opened
+	// before the given time that has none.
+	ResumeChannels(ctx context.Context, before time.Time) error
+}
+
+// Jobs is the work scheduled. Incidents is required; a nil job is not run.
+type Jobs struct {
+	Incidents Incidents
+	Reminders Reminders
+	Outbox    Outbox
+	// Overdue runs on the firings of Config.ActionCron.
+	Overdue  OverdueActions
+	Channels ChannelRepair
+}
+
+// Config says when work is done.
+type Config struct {
+	// Now is the clock of due times and cron firings; nil means time.Now.
+	Now func() time.Time
+	// Tick is how often the clock is looked at. Zero means 200ms.
+	Tick time.Duration
+	// Parallel bounds the incidents handled at once by a sweep. Zero means 32.
+	Parallel int
+	// ActionCron is when Jobs.Overdue runs: a cron spec (robfig/cron's
+	// standard parser: five fields, or a descriptor like "@every 1h") in
+	// Location. Empty means never.
+	ActionCron string
+	// Location is the time zone of ActionCron; nil means UTC.
+	Location *time.Location
+	// OutboxBackoff spaces the retries of PagerDuty calls; zero means
+	// OutboxBackoff().
+	OutboxBackoff Backoff
+	// Logger gets failures (warnings when retried, errors when final); nil
+	// discards them.
+	Logger logrus.FieldLogger
+}
+
+// Timeouts of one run of a job.
+const (
+	overdueTimeout = 5 * time.Minute
+	repairTimeout  = 2 * time.Minute
+)
+
+// Scheduler runs scheduled work. Create it with New, give it its work with
+// Schedule, keep it told of every incident written with Observe, and run it
+// with Run.
+type Scheduler struct {
+	cfg       Config
+	log       logrus.FieldLogger
+	cron      cron.Schedule // nil without ActionCron
+	jobs      Jobs
+	reminders *index
+	outbox    *index
+}
+
+// New returns a Scheduler with no work. It fails with EInvalid when
+// ActionCron is not a cron spec.
+func New(cfg Config) (*Scheduler, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = 200 * time.Millisecond
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 32
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.OutboxBackoff == (Backoff{}) {
+		cfg.OutboxBackoff = OutboxBackoff()
+	}
+	if cfg.Logger == nil {
+		l := logrus.New()
+		l.Out = discard{}
+		cfg.Logger = l
+	}
+	s := &Scheduler{cfg: cfg, log: cfg.Logger}
+	if cfg.ActionCron != "" {
+		sched, err := cron.ParseStandard(cfg.ActionCron)
+		if err != nil {
+			return nil, &incidentbot.Error{Code: incidentbot.EInvalid, Op: "scheduler: parse the action reminder cron",
+				Message: fmt.Sprintf("The action reminder cron %q is not a cron spec (like \"0 9 * * 1-5\" or \"@every 1h\")", cfg.ActionCron), Err: err}
+		}
+		s.cron = sched
+	}
+	return s, nil
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// Schedule gives the Scheduler its work. Call it once, before Run and before
+// the first Observe; observations before it are not kept (Run loads them).
+func (s *Scheduler) Schedule(jobs Jobs) {
+	s.jobs = jobs
+	if jobs.Reminders != nil {
+		s.reminders = newIndex(jobs.Reminders.ReminderDue, jobs.Reminders.Remind)
+	}
+	if jobs.Outbox != nil {
+		s.outbox = newIndex(jobs.Outbox.PagerDue, func(ctx context.Context, id int64) error {
+			return jobs.Outbox.DeliverPager(ctx, id, s.cfg.OutboxBackoff.Delay)
+		})
+	}
+}
+
+// Observe updates the due times of a stored incident; its writer calls it
+// after every write. It is safe for concurrent use, and cheap.
+func (s *Scheduler) Observe(inc *incidentbot.Incident) {
+	if s.reminders != nil {
+		s.reminders.observe(inc)
+	}
+	if s.outbox != nil {
+		s.outbox.observe(inc)
+	}
+}
+
+// Load reads every incident and replaces the due times with theirs (an
+// incident observed meanwhile keeps its newer due time). Run calls it; it
+// fails when the store cannot be read.
+func (s *Scheduler) Load(ctx context.Context) error {
+	var rmark, omark uint64
+	if s.reminders != nil {
+		rmark = s.reminders.mark()
+	}
+	if s.outbox != nil {
+		omark = s.outbox.mark()
+	}
+	incs, err := s.jobs.Incidents.Incidents(ctx, false)
+	if err != nil {
+		return fmt.Errorf("scheduler: load the due times: %w", err)
+	}
+	if s.reminders != nil {
+		s.reminders.load(incs, rmark)
+	}
+	if s.outbox != nil {
+		s.outbox.load(incs, omark)
+	}
+	return nil
+}
+
+// SweepReminders posts the status-update reminders due at now and returns
+// how many were posted. Those that fail stay due for a later sweep.
+func (s *Scheduler) SweepReminders(ctx context.Context, now time.Time) (int, error) {
+	if s.reminders == nil {
+		return 0, nil
+	}
+	return s.reminders.sweep(ctx, now, s.cfg.Parallel)
+}
+
+// SweepOutbox attempts the pager actions due at now and returns for how many
+// incidents every due action succeeded.
+func (s *Scheduler) SweepOutbox(ctx context.Context, now time.Time) (int, error) {
+	if s.outbox == nil {
+		return 0, nil
+	}
+	return s.outbox.sweep(ctx, now, s.cfg.Parallel)
+}
+
+// Run loads the due times, repairs the channels of incidents opened before
+// it started, and then, until ctx ends, sweeps the reminders and the outbox
+// every tick and runs the overdue action DMs on every cron firing. It returns
+// after the work in progress has finished: nil when ctx ended, an error when
+// the due times could not be loaded. A Scheduler runs once at a time; after
+// Run returns it may run again (it reloads).
+func (s *Scheduler) Run(ctx context.Context) error {
+	start := s.cfg.Now()
+	if err := s.Load(ctx); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	if s.jobs.Channels != nil {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, repairTimeout)
+			defer cancel()
+			if err := s.jobs.Channels.ResumeChannels(ctx, start); err != nil {
+				s.log.WithError(err).Warn("could not set up the channels of incidents left without one")
+			}
+		})
+	}
+	if s.reminders != nil {
+		wg.Go(func() {
+			s.every(ctx, func(now time.Time) {
+				if _, err := s.SweepReminders(ctx, now); err != nil {
+					s.log.WithError(err).Warn("status-update reminders failed; retrying on the next tick")
+				}
+			})
+		})
+	}
+	if s.outbox != nil {
+		wg.Go(func() {
+			s.every(ctx, func(now time.Time) {
+				if _, err := s.SweepOutbox(ctx, now); err != nil {
+					s.logOutbox(err)
+				}
+			})
+		})
+	}
+	if s.cron != nil && s.jobs.Overdue != nil {
+		next := s.cron.Next(start.In(s.cfg.Location))
+		wg.Go(func() {
+			s.every(ctx, func(now time.Time) {
+				if now.Before(next) {
+					return
+				}
+				next = s.cron.Next(now.In(s.cfg.Location))
+				s.remindOverdue(ctx)
+			})
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// every calls fn with the time on every tick until ctx ends.
+func (s *Scheduler) every(ctx context.Context, fn func(now time.Time)) {
+	t := time.NewTicker(s.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn(s.cfg.Now())
+		}
+	}
+}
+
+// remindOverdue runs one firing of the action reminder cron.
+func (s *Scheduler) remindOverdue(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, overdueTimeout)
+	defer cancel()
+	n, err := s.jobs.Overdue.RemindOverdueActions(ctx)
+	log := s.log.WithField("owners", n)
+	if err != nil {
+		log.WithError(err).Warn("some overdue action item reminders failed")
+		return
+	}
+	log.Info("overdue action item reminders sent")
+}
+
+// logOutbox logs the failures of an outbox sweep: a call worth retrying
+// (EUnavailable) as a warning, a refusal that retrying cannot mend (a
+// revoked key, an invalid request) as an error.
+func (s *Scheduler) logOutbox(err error) {
+	for _, e := range leaves(err) {
+		if incidentbot.ErrorCode(e) == incidentbot.EUnavailable {
+			s.log.WithError(e).Warn("a PagerDuty call failed; it stays in the outbox and is retried with backoff")
+			continue
+		}
+		s.log.WithError(e).Error("a PagerDuty call failed and is not retried (its incident channel was told), or its outcome could not be recorded")
+	}
+}
+
+// leaves flattens joined errors.
+func leaves(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leaves(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
