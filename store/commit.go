@@ -39,8 +39,7 @@ type call struct {
 	fn   func(*bolt.Tx) error
 	err  error
 	solo bool          // fn failed in a group: run it again alone
-	lead bool          // this caller commits the group in next
-	next []*call       // the group handed over with lead
+	lead bool          // this caller commits the next group
 	done chan struct{} // closed when err, solo or lead are set
 }
 
@@ -55,7 +54,7 @@ func (c *committer) run(fn func(*bolt.Tx) error) error {
 		c.mu.Unlock()
 		<-me.done
 		if me.lead {
-			c.commitGroup(me, me.next)
+			c.commitGroup(me, c.take())
 		}
 	} else {
 		c.busy = true
@@ -68,30 +67,42 @@ func (c *committer) run(fn func(*bolt.Tx) error) error {
 	return me.err
 }
 
-// commitGroup commits group (which includes self, the calling writer), then
-// hands the writes queued meanwhile to the first of them and tells the
-// others in group how theirs went.
+// take removes the next group from the queue: the writes queued so far, up
+// to maxGroup. The first of them is the writer that leads the group. The
+// leader takes its group when it starts, not when it is chosen, so that
+// writers woken by the previous commit who write again at once still join.
+func (c *committer) take() []*call {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := min(len(c.queue), maxGroup)
+	group := c.queue[:n:n]
+	c.queue = c.queue[n:]
+	if len(c.queue) == 0 {
+		c.queue = nil
+	}
+	return group
+}
+
+// commitGroup commits group (which includes self, the calling writer),
+// hands the lead to the first writer queued meanwhile, if any, and tells
+// the others in group how theirs went.
 func (c *committer) commitGroup(self *call, group []*call) {
 	c.commit(group)
 
 	c.mu.Lock()
-	next := c.queue
-	if len(next) > maxGroup {
-		c.queue = append([]*call(nil), next[maxGroup:]...)
-		next = next[:maxGroup]
+	var leader *call
+	if len(c.queue) > 0 {
+		leader = c.queue[0]
 	} else {
-		c.queue = nil
-	}
-	if len(next) == 0 {
 		c.busy = false
 	}
 	c.mu.Unlock()
 
 	// Hand over first: the next group's transaction starts while this
 	// group's callers wake up.
-	if len(next) > 0 {
-		next[0].lead, next[0].next = true, next
-		close(next[0].done)
+	if leader != nil {
+		leader.lead = true
+		close(leader.done)
 	}
 	for _, cl := range group {
 		if cl != self {
