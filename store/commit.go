@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -54,6 +55,11 @@ func (c *committer) run(fn func(*bolt.Tx) error) error {
 		c.mu.Unlock()
 		<-me.done
 		if me.lead {
+			// Under load only: let the writers just woken by the
+			// previous commit, who write again at once, queue and
+			// join this group, before taking it (larger groups at
+			// 1000 writers in flight, for a few microseconds).
+			runtime.Gosched()
 			c.commitGroup(me, c.take())
 		}
 	} else {
