@@ -161,6 +161,7 @@ func open(path string, opts Options, tune func(*bolt.Options)) (*DB, error) {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	db := &DB{bolt: bdb, path: path, onWrite: opts.OnWrite, maxSize: opts.MaxSize}
+	bdb.MaxBatchDelay = DefaultBatchDelay // unused by the store; for comparisons on the same handle
 	if opts.BatchDelay > 0 {
 		bdb.MaxBatchDelay = opts.BatchDelay
 		db.batched = true
