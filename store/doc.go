@@ -1,15 +1,21 @@
 // Package store is incidentbot's durable record: incidents, their timelines
 // and the users the bot knows, kept in one bbolt file.
 //
-// Every write goes through bbolt's DB.Batch, so that concurrent callers (the
-// bot handles Slack envelopes concurrently) share one transaction and one
-// fsync; a write is on disk when the method returns, which is what lets the
-// bot acknowledge an envelope only after what it carries is committed. Batch
-// rolls back a whole batch and re-runs its callers one by one when any batch
-// function fails, so the functions given to Batch here never fail for a
-// caller's reason (an unknown incident, a duplicate, a rejected change):
-// they check everything before writing anything, keep the caller's error
-// aside, write nothing and return nil. Only storage failures fail a batch.
+// Writes use group commit, so that concurrent callers (the bot handles
+// Slack envelopes concurrently) share one transaction and one fsync, and it
+// is adaptive: a write that finds no commit running commits at once, alone,
+// and the writes that arrive while a commit runs (mostly waiting for its
+// fsync) share the next one. A lone write thus costs one fsync and no wait;
+// a burst still shares fsyncs, in groups that grow with the load. A write
+// is on disk when the method returns, which is what lets the bot
+// acknowledge an envelope only after what it carries is committed.
+//
+// As with bbolt's DB.Batch, a group whose function fails is rolled back and
+// committed again without it, and the failed function runs again alone, so
+// the functions written here never fail for a caller's reason (an unknown
+// incident, a duplicate, a rejected change): they check everything before
+// writing anything, keep the caller's error aside, write nothing and return
+// nil. Only storage failures fail a group.
 //
 // Errors are *incidentbot.Error values where a caller can act on the code:
 // ENotFound for a missing incident, EConflict for a channel that already

@@ -57,18 +57,30 @@ type Options struct {
 	// NoSync skips fsync on commit. For benchmarks of the CPU path only;
 	// never in production, where a crash would lose acknowledged events.
 	NoSync bool
-	// BatchDelay is how long a write waits for others to share its commit
-	// (bbolt's MaxBatchDelay); 0 means DefaultBatchDelay.
+	// BatchDelay, if positive, brings back the fixed-delay group commit
+	// the store used before: every write goes through bbolt's DB.Batch and
+	// waits up to BatchDelay (its MaxBatchDelay) for others to share its
+	// commit, even when it is alone. 0, the default and what serve uses,
+	// means adaptive group commit: a write that finds no commit running
+	// commits at once, and writes that arrive during a commit share the
+	// next one. Kept for comparisons (benchmarks, the load tool).
 	BatchDelay time.Duration
 	// OnWrite, if set, is told how long each write took (its wait for the
 	// group commit included) and whether it failed: for metrics.
 	OnWrite func(d time.Duration, err error)
+	// MaxSize, if set, is asked at each commit for the largest size in
+	// bytes the database may reach; 0 means no limit. A write fails with
+	// EUnavailable, as on a full disk, when the database is already larger
+	// or would have to grow the file past it; once the limit is raised the
+	// same write succeeds. It lets tests fill the disk and free it again
+	// without root rights (no tmpfs to mount).
+	MaxSize func() int
 }
 
-// DefaultBatchDelay is how long a write waits for others to share its
-// commit. bbolt's own 10ms made a slash command wait for the batch longer
-// than for the fsync; at 4ms, with 100 commands in flight, acknowledgements
-// came 30% sooner and group commits still held 16-20k writes/s.
+// DefaultBatchDelay is the fixed delay the store's writes waited for others
+// to share their commit before group commit became adaptive; set
+// Options.BatchDelay to it to compare with that behaviour. (bbolt's own
+// 10ms made a slash command wait for the batch longer than for the fsync.)
 const DefaultBatchDelay = 4 * time.Millisecond
 
 // DB is an open incident database. Its methods may be called concurrently.
@@ -76,6 +88,11 @@ type DB struct {
 	bolt    *bolt.DB
 	path    string
 	onWrite func(time.Duration, error)
+	maxSize func() int
+	// commit is the adaptive group commit; nil when batched, where writes
+	// go through bbolt's DB.Batch with a fixed delay (Options.BatchDelay).
+	commit  *committer
+	batched bool
 }
 
 // Open opens (creating it if needed, unless opts.ReadOnly) the database file
@@ -143,11 +160,17 @@ func open(path string, opts Options, tune func(*bolt.Options)) (*DB, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	bdb.MaxBatchDelay = DefaultBatchDelay
+	db := &DB{bolt: bdb, path: path, onWrite: opts.OnWrite, maxSize: opts.MaxSize}
+	bdb.MaxBatchDelay = DefaultBatchDelay // unused by the store; for comparisons on the same handle
 	if opts.BatchDelay > 0 {
 		bdb.MaxBatchDelay = opts.BatchDelay
+		db.batched = true
+	} else {
+		db.commit = &committer{db: bdb}
+		if opts.MaxSize != nil {
+			db.commit.before = db.checkSize
+		}
 	}
-	db := &DB{bolt: bdb, path: path, onWrite: opts.OnWrite}
 	if err := db.init(op, opts.ReadOnly); err != nil {
 		_ = bdb.Close()
 		return nil, err
@@ -262,17 +285,47 @@ func (db *DB) Backup(w io.Writer) (int64, error) {
 	return n, nil
 }
 
-// write runs fn in a batch: one transaction shared with concurrent writers,
-// durable when write returns. fn may run more than once and must return an
-// error only for storage failures (see the package documentation).
+// write runs fn in a group commit: one transaction shared with the writers
+// that arrived while the previous commit ran (or, with Options.BatchDelay,
+// in bbolt's fixed-delay Batch), durable when write returns. fn may run
+// more than once and must return an error only for storage failures (see
+// the package documentation).
 func (db *DB) write(op string, fn func(*bolt.Tx) error) error {
 	start := time.Now()
-	err := db.bolt.Batch(fn)
+	var err error
+	if db.batched {
+		if db.maxSize != nil {
+			inner := fn
+			fn = func(tx *bolt.Tx) error {
+				if err := db.checkSize(tx); err != nil {
+					return err
+				}
+				return inner(tx)
+			}
+		}
+		err = db.bolt.Batch(fn)
+	} else {
+		err = db.commit.run(fn)
+	}
 	if db.onWrite != nil {
 		db.onWrite(time.Since(start), err)
 	}
 	if err != nil {
 		return writeError(op, err)
+	}
+	return nil
+}
+
+// checkSize applies Options.MaxSize to the write transaction tx: it fails
+// when the database is already larger than the limit, and hands the limit
+// to bbolt, which refuses to grow the file past it. It runs inside the
+// transaction, which holds bbolt's writer lock, the lock under which bbolt
+// reads its MaxSize.
+func (db *DB) checkSize(tx *bolt.Tx) error {
+	limit := db.maxSize()
+	db.bolt.MaxSize = limit
+	if limit > 0 && tx.Size() > int64(limit) {
+		return fmt.Errorf("the database (%d bytes) has reached its size limit of %d bytes: %w", tx.Size(), limit, syscall.ENOSPC)
 	}
 	return nil
 }

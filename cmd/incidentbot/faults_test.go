@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/incidentbot/incidentbot/bot"
 	"github.com/incidentbot/incidentbot/internal/slackemu"
+	"github.com/incidentbot/incidentbot/store"
 )
 
 // mountTmpfs mounts a tmpfs of size at dir, or skips the test where that is
@@ -31,32 +33,58 @@ func mountTmpfs(t *testing.T, dir, size string) {
 // TestDiskFaults: with the database's disk full, events are
 // not acknowledged (Slack delivers them again), /readyz fails, the channel is
 // told; when the disk recovers the redelivered events are stored, once.
+// It fills a real tmpfs, which needs mount rights; TestDiskFaultsSizeCap
+// runs the same everywhere with the store's size cap.
 func TestDiskFaults(t *testing.T) {
 	disk := filepath.Join(t.TempDir(), "disk")
 	mountTmpfs(t, disk, "16m")
+	ballast := filepath.Join(disk, "ballast")
+	diskFaults(t, filepath.Join(disk, "incidentbot.db"), nil, func() {
+		// Fill the disk with ballast until it refuses more. (A read-only
+		// remount is refused while bbolt holds the file open for writing;
+		// store's own tests cover a read-only file descriptor.)
+		f, err := os.Create(ballast)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 1<<20)
+		for {
+			if _, err := f.Write(buf); err != nil {
+				break
+			}
+		}
+		f.Close()
+	}, func() { os.Remove(ballast) })
+}
+
+// TestDiskFaultsSizeCap is TestDiskFaults without root: the store's size
+// cap (store.Options.MaxSize, set through Main.TuneStore) fills the disk and
+// lifting it frees it.
+func TestDiskFaultsSizeCap(t *testing.T) {
+	var limit atomic.Int64
+	tune := func(m *Main) {
+		m.TuneStore = func(o *store.Options) { o.MaxSize = func() int { return int(limit.Load()) } }
+	}
+	diskFaults(t, "", tune, func() { limit.Store(1) }, func() { limit.Store(0) })
+}
+
+// diskFaults runs the bot on the database at dbPath ("" for the world's
+// own), fills its disk with fill, checks that the fault is loud and nothing
+// is acknowledged unstored, then frees the disk with free and checks that
+// the redelivered events are stored, once.
+func diskFaults(t *testing.T, dbPath string, setup func(*Main), fill, free func()) {
 	w := newWorld(t, slackemu.Config{AckTimeout: 400 * time.Millisecond})
-	w.dbPath = filepath.Join(disk, "incidentbot.db")
+	if dbPath != "" {
+		w.dbPath = dbPath
+	}
 	addr := freeAddr(t)
-	bot := w.start(map[string]string{"INCIDENTBOT_HTTP_ADDR": addr})
+	bot := w.startWith(map[string]string{"INCIDENTBOT_HTTP_ADDR": addr}, setup)
 	c := w.openIncident(w.alice, "sev2 Storage", "inc-1-storage")
 	var msgs []string
 	msgs = append(msgs, w.emu.PostMessage(w.bob, c, "before the fault"))
 	w.eventually("acked", func() bool { return w.emu.UnackedCount() == 0 })
 
-	// Fill the disk with ballast until it refuses more. (A read-only remount
-	// is refused while bbolt holds the file open for writing; store's own
-	// tests cover a read-only file descriptor.)
-	f, err := os.Create(filepath.Join(disk, "ballast"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 1<<20)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			break
-		}
-	}
-	f.Close()
+	fill()
 	for i := range 5 {
 		msgs = append(msgs, w.emu.PostMessage(w.bob, c, fmt.Sprintf("during the fault %d", i)))
 	}
@@ -66,7 +94,7 @@ func TestDiskFaults(t *testing.T) {
 	if w.emu.UnackedCount() == 0 {
 		t.Error("events were acknowledged without being stored")
 	}
-	os.Remove(filepath.Join(disk, "ballast"))
+	free()
 	w.eventually("redelivered and stored after the disk recovered", func() bool { return w.emu.UnackedCount() == 0 })
 	w.eventually("/readyz 200", func() bool { code, _ := httpGet("http://" + addr + "/readyz"); return code == 200 })
 	bot.stop(t)

@@ -73,6 +73,9 @@ type Main struct {
 	// TuneBot, if set, adjusts the bot's configuration before it starts:
 	// tests use it for short Slack timeouts.
 	TuneBot func(*bot.Config)
+	// TuneStore, if set, adjusts serve's store options before the store
+	// opens: tests use it to cap the file's size, a disk that fills up.
+	TuneStore func(*store.Options)
 
 	// Config is the configuration ParseFlags loaded.
 	Config Config
@@ -179,7 +182,11 @@ func (m *Main) runBot(ctx context.Context) error {
 	m.pm = pm
 	var db *store.DB
 	metrics := ops.NewMetrics(func() (map[string]int, error) { return openBySeverity(db) })
-	db, err = store.Open(m.Config.DB, store.Options{OnWrite: metrics.StoreWrite})
+	sopts := store.Options{OnWrite: metrics.StoreWrite}
+	if m.TuneStore != nil {
+		m.TuneStore(&sopts)
+	}
+	db, err = store.Open(m.Config.DB, sopts)
 	if err != nil {
 		return err
 	}
