@@ -3,7 +3,9 @@ package bot
 import (
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
@@ -69,15 +71,23 @@ type messageEvent struct {
 	DeletedTimeStamp string     `json:"deleted_ts"`
 }
 
-// decodeMessageEvent decodes an event_callback carrying a message event;
+// decodeMessageEvent decodes an event_callback carrying a message event with
+// github.com/goccy/go-json, which decoded message envelopes 2-3x faster than
+// encoding/json here (JSON decoding was the largest CPU cost of capture);
 // false for anything else (which slackevents.ParseEvent then decodes).
-func decodeMessageEvent(payload json.RawMessage) (slackevents.EventsAPIEvent, bool) {
+func decodeMessageEvent(payload []byte) (slackevents.EventsAPIEvent, bool) {
+	// go-json keeps invalid UTF-8 as it is where encoding/json (and so
+	// slackevents) replaces it with U+FFFD: leave such payloads to the
+	// standard decoder, so that stored text is always valid UTF-8.
+	if !utf8.Valid(payload) {
+		return slackevents.EventsAPIEvent{}, false
+	}
 	var outer slackevents.EventsAPICallbackEvent
-	if err := json.Unmarshal(payload, &outer); err != nil || outer.Type != slackevents.CallbackEvent || outer.InnerEvent == nil {
+	if err := gojson.Unmarshal(payload, &outer); err != nil || outer.Type != slackevents.CallbackEvent || outer.InnerEvent == nil {
 		return slackevents.EventsAPIEvent{}, false
 	}
 	var m messageEvent
-	if err := json.Unmarshal(*outer.InnerEvent, &m); err != nil || m.Type != "message" {
+	if err := gojson.Unmarshal(*outer.InnerEvent, &m); err != nil || m.Type != "message" {
 		return slackevents.EventsAPIEvent{}, false
 	}
 	ev := &slackevents.MessageEvent{

@@ -3,8 +3,10 @@ package bot
 import (
 	"context"
 	"encoding/json"
+
 	"errors"
 	"fmt"
+	gojson "github.com/goccy/go-json"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -164,8 +166,10 @@ func (b *Bot) read(ctx context.Context, c *conn) error {
 			return fmt.Errorf("read from the Socket Mode websocket: %w", err)
 		}
 		c.lastFrame.Store(time.Now().UnixNano())
+		// go-json: this loop is the one serial step of capture, and
+		// encoding/json scanned every payload here once more (see decode.go).
 		var req socketmode.Request
-		if err := json.Unmarshal(data, &req); err != nil {
+		if err := gojson.Unmarshal(data, &req); err != nil {
 			b.log.WithError(err).Warn("ignoring a Socket Mode frame that is not JSON")
 			continue
 		}
