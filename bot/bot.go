@@ -21,13 +21,22 @@ import (
 	"github.com/incidentbot/incidentbot/templates"
 )
 
-// Store is the durable record the bot writes captured activity to.
+// Timeline is what capture and backfill write and read of the store.
+type Timeline interface {
+	// AppendEvents stores events not stored yet (by dedup key) and
+	// returns how many it stored; see store.DB for how it fails.
+	AppendEvents(ctx context.Context, events ...incidentbot.TimelineEvent) (int, error)
+	// LastEventTS is the greatest Slack ts stored for incident id.
+	LastEventTS(ctx context.Context, id int64) (string, error)
+}
+
+// Store is everything the bot's parts need of the store: it is the one
+// value New hands to the command service, the post-mortem drafts, the
+// scheduler and capture, each of which declares the small part it uses.
 type Store interface {
 	commands.Store
-	AppendEvents(ctx context.Context, events ...incidentbot.TimelineEvent) (int, error)
-	PutUsers(ctx context.Context, users ...incidentbot.User) error
-	LastEventTS(ctx context.Context, id int64) (string, error)
 	templates.RecordSource
+	Timeline
 }
 
 // Config configures the Slack edge.
