@@ -12,6 +12,7 @@ import (
 
 	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/commands"
+	"github.com/incidentbot/incidentbot/slacktext"
 	"github.com/incidentbot/incidentbot/store"
 )
 
@@ -225,34 +226,9 @@ func checkSafe(t *testing.T, what, input, out string) {
 	if strings.Contains(out, "<!") {
 		t.Fatalf("%s contains <!…> markup for input %q:\n%s", what, input, out)
 	}
-	if w := unprotectedBroadcast(out); w != "" {
+	if w := slacktext.Broadcast(out); w != "" {
 		t.Fatalf("%s contains %q without a zero-width joiner for input %q:\n%s", what, w, input, out)
 	}
-}
-
-// unprotectedBroadcast returns the first "@channel", "@here" or "@everyone"
-// (any case) in s that stands as a word of its own, or "". Words that run
-// on ("@channels", "@here_x") are no broadcast and slacktext.Escape leaves them be.
-func unprotectedBroadcast(s string) string {
-	lower := strings.ToLower(s)
-	for _, word := range []string{"@channel", "@here", "@everyone"} {
-		for i := 0; ; {
-			j := strings.Index(lower[i:], word)
-			if j < 0 {
-				break
-			}
-			end := i + j + len(word)
-			if end == len(lower) || !isWordByte(lower[end]) {
-				return s[i+j : end]
-			}
-			i = end
-		}
-	}
-	return ""
-}
-
-func isWordByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
 }
 
 // FuzzChannelName checks Slack's rules for channel names: at most 80

@@ -40,38 +40,13 @@ func FuzzEscape(f *testing.F) {
 			}
 			i += end
 		}
-		if w := unprotectedBroadcast(out); w != "" {
+		if w := Broadcast(out); w != "" {
 			t.Fatalf("Escape(%q) = %q: %q without a zero-width joiner", s, out, w)
 		}
 		if utf8.ValidString(s) && !utf8.ValidString(out) {
 			t.Fatalf("Escape(%q) = %q is not UTF-8", s, out)
 		}
 	})
-}
-
-// unprotectedBroadcast returns the first "@channel", "@here" or "@everyone"
-// (any case) in s that stands as a word of its own, or "". Words that run
-// on ("@channels", "@here_x") are no broadcast and Escape leaves them be.
-func unprotectedBroadcast(s string) string {
-	lower := strings.ToLower(s)
-	for _, word := range []string{"@channel", "@here", "@everyone"} {
-		for i := 0; ; {
-			j := strings.Index(lower[i:], word)
-			if j < 0 {
-				break
-			}
-			end := i + j + len(word)
-			if end == len(lower) || !isWordByte(lower[end]) {
-				return s[i+j : end]
-			}
-			i = end
-		}
-	}
-	return ""
-}
-
-func isWordByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
 }
 
 // allowedMarkup reports whether the inside of <…> is a user mention

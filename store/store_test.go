@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/incidentbot/incidentbot"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/store/storetest"
 )
 
 // openTest opens a new database in t.TempDir(). Cleanup closes it and checks
@@ -49,55 +51,21 @@ func checkFile(t testing.TB, path string) {
 // code returns err's incidentbot error code.
 func code(err error) string { return incidentbot.ErrorCode(err) }
 
-// newIncident returns an incident as the commands layer would open it.
-func newIncident(title, channel string) *incidentbot.Incident {
-	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	return &incidentbot.Incident{
-		Title:        title,
-		Severity:     incidentbot.Sev2,
-		Status:       incidentbot.StatusInvestigating,
-		ChannelID:    channel,
-		Declarer:     "U1",
-		Roles:        map[incidentbot.Role]string{incidentbot.RoleCommander: "U1"},
-		OpenedAt:     at,
-		LastUpdateAt: at,
-	}
-}
+// newIncident and msg are the conformance suite's helpers.
+var (
+	newIncident = storetest.NewIncident
+	msg         = storetest.Message
+)
 
-// msg returns a captured message event.
-func msg(id int64, dedup, ts, text string) incidentbot.TimelineEvent {
-	return incidentbot.TimelineEvent{
-		IncidentID: id,
-		Kind:       incidentbot.EventMessage,
-		At:         time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC),
-		Actor:      "U2",
-		Text:       text,
-		TS:         ts,
-		DedupKey:   dedup,
-	}
-}
-
-// mustCreate creates an incident or fails the test.
+// mustCreate and allEvents are the conformance suite's helpers, on a *DB.
 func mustCreate(t testing.TB, db *DB, title, channel string, events ...incidentbot.TimelineEvent) *incidentbot.Incident {
 	t.Helper()
-	inc, created, err := db.CreateIncident(context.Background(), newIncident(title, channel), "", events...)
-	if err != nil || !created {
-		t.Fatalf("CreateIncident(%q) = %v, %v", title, created, err)
-	}
-	return inc
+	return storetest.MustCreate(t, db, title, channel, events...)
 }
 
-// allEvents returns incident id's timeline.
 func allEvents(t testing.TB, db *DB, id int64) []incidentbot.TimelineEvent {
 	t.Helper()
-	var out []incidentbot.TimelineEvent
-	if err := db.Events(context.Background(), id, func(ev *incidentbot.TimelineEvent) error {
-		out = append(out, *ev)
-		return nil
-	}); err != nil {
-		t.Fatalf("Events(%d): %v", id, err)
-	}
-	return out
+	return storetest.AllEvents(t, db, id)
 }
 
 func TestOpenCreatesSchema(t *testing.T) {

@@ -18,7 +18,7 @@ func testCreateIncident(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db := be.Open(t)
 
-	in := newIncident("database down", "C1")
+	in := NewIncident("database down", "C1")
 	in.ID = 99 // ignored: the store assigns ids
 	inc, created, err := db.CreateIncident(ctx, in, "",
 		incidentbot.TimelineEvent{IncidentID: 42, Seq: 7, Kind: incidentbot.EventOpened, Actor: "U1", Text: "database down"},
@@ -30,7 +30,7 @@ func testCreateIncident(t *testing.T, be Backend) {
 	if inc.ID != 1 || in.ID != 1 {
 		t.Errorf("first incident: returned id %d, argument's id %d; want 1", inc.ID, in.ID)
 	}
-	evs := allEvents(t, db, 1)
+	evs := AllEvents(t, db, 1)
 	if len(evs) != 2 {
 		t.Fatalf("events = %+v, want 2", evs)
 	}
@@ -44,7 +44,7 @@ func testCreateIncident(t *testing.T, be Backend) {
 	}
 
 	for want := int64(2); want <= 3; want++ {
-		if got := mustCreate(t, db, fmt.Sprintf("incident %d", want), ""); got.ID != want {
+		if got := MustCreate(t, db, fmt.Sprintf("incident %d", want), ""); got.ID != want {
 			t.Errorf("id = %d, want %d", got.ID, want)
 		}
 	}
@@ -76,15 +76,15 @@ func testCreateIncident(t *testing.T, be Backend) {
 func testCreateIncidentChannelTaken(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db := be.Open(t)
-	mustCreate(t, db, "one", "C1")
-	_, _, err := db.CreateIncident(ctx, newIncident("two", "C1"), "", msg(0, "", "", "x"))
+	MustCreate(t, db, "one", "C1")
+	_, _, err := db.CreateIncident(ctx, NewIncident("two", "C1"), "", Message(0, "", "", "x"))
 	if code(err) != incidentbot.EConflict {
 		t.Fatalf("CreateIncident on a taken channel = %v, want EConflict", err)
 	}
 	if incs, _ := db.Incidents(ctx, false); len(incs) != 1 {
 		t.Errorf("a refused CreateIncident wrote: %d incidents", len(incs))
 	}
-	if got := mustCreate(t, db, "three", "C3"); got.ID != 2 {
+	if got := MustCreate(t, db, "three", "C3"); got.ID != 2 {
 		t.Errorf("a refused CreateIncident used up an id: next is %d, want 2", got.ID)
 	}
 }
@@ -92,7 +92,7 @@ func testCreateIncidentChannelTaken(t *testing.T, be Backend) {
 func testCreateIncidentDedup(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db := be.Open(t)
-	first, created, err := db.CreateIncident(ctx, newIncident("api errors", "C1"), "trigger-1", msg(0, "", "", "opened"))
+	first, created, err := db.CreateIncident(ctx, NewIncident("api errors", "C1"), "trigger-1", Message(0, "", "", "opened"))
 	if err != nil || !created {
 		t.Fatalf("first CreateIncident = %v, %v", created, err)
 	}
@@ -104,7 +104,7 @@ func testCreateIncidentDedup(t *testing.T, be Backend) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	again, created, err := db.CreateIncident(ctx, newIncident("api errors", "C2"), "trigger-1", msg(0, "", "", "opened"))
+	again, created, err := db.CreateIncident(ctx, NewIncident("api errors", "C2"), "trigger-1", Message(0, "", "", "opened"))
 	if err != nil || created {
 		t.Fatalf("redelivered CreateIncident: created=%v, %v", created, err)
 	}
@@ -120,7 +120,7 @@ func testCreateIncidentDedup(t *testing.T, be Backend) {
 	if _, err := db.IncidentByChannel(ctx, "C2"); code(err) != incidentbot.ENotFound {
 		t.Errorf("a redelivered CreateIncident indexed its channel: %v", err)
 	}
-	if next := mustCreate(t, db, "next", ""); next.ID != 2 {
+	if next := MustCreate(t, db, "next", ""); next.ID != 2 {
 		t.Errorf("next id = %d, want 2", next.ID)
 	}
 }
@@ -138,7 +138,7 @@ func testCreateIncidentConcurrentDedup(t *testing.T, be Backend) {
 		wg.Go(func() {
 			// Half share one key, half another; all run at once.
 			key := fmt.Sprintf("trigger-%d", i%2)
-			inc, ok, err := db.CreateIncident(ctx, newIncident(key, ""), key, msg(0, "", "", key))
+			inc, ok, err := db.CreateIncident(ctx, NewIncident(key, ""), key, Message(0, "", "", key))
 			if err != nil {
 				t.Errorf("CreateIncident: %v", err)
 				return
@@ -172,7 +172,7 @@ func testCreateIncidentConcurrentDedup(t *testing.T, be Backend) {
 func testUpdateIncident(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db := be.Open(t)
-	inc := mustCreate(t, db, "latency", "")
+	inc := MustCreate(t, db, "latency", "")
 
 	got, applied, err := db.UpdateIncident(ctx, inc.ID, "cmd-1", func(c *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		c.ID = 1000 // ignored
@@ -189,7 +189,7 @@ func testUpdateIncident(t *testing.T, be Backend) {
 	if got.ID != inc.ID || got.ChannelID != "C1" || got.Status != incidentbot.StatusIdentified {
 		t.Errorf("UpdateIncident returned %+v", got)
 	}
-	evs := allEvents(t, db, inc.ID)
+	evs := AllEvents(t, db, inc.ID)
 	if len(evs) != 2 || evs[0].IncidentID != inc.ID || evs[1].Seq != 2 || evs[1].Text != "found it" {
 		t.Errorf("events after update = %+v", evs)
 	}
@@ -221,7 +221,7 @@ func testUpdateIncident(t *testing.T, be Backend) {
 	}
 
 	// A channel of another incident is refused.
-	other := mustCreate(t, db, "other", "C9")
+	other := MustCreate(t, db, "other", "C9")
 	_, _, err = db.UpdateIncident(ctx, other.ID, "", func(c *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		c.ChannelID = "C2"
 		return nil, nil
@@ -258,8 +258,8 @@ func testUpdateIncident(t *testing.T, be Backend) {
 func testUpdateIncidentEventDedup(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db := be.Open(t)
-	inc := mustCreate(t, db, "dup", "C1")
-	if _, err := db.AppendEvents(ctx, msg(inc.ID, "ev-1", "1.0", "captured")); err != nil {
+	inc := MustCreate(t, db, "dup", "C1")
+	if _, err := db.AppendEvents(ctx, Message(inc.ID, "ev-1", "1.0", "captured")); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err := db.UpdateIncident(ctx, inc.ID, "", func(*incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
@@ -274,7 +274,7 @@ func testUpdateIncidentEventDedup(t *testing.T, be Backend) {
 	if n, _ := db.EventCount(ctx, inc.ID); n != 2 {
 		t.Errorf("EventCount = %d, want 2 (the duplicate skipped)", n)
 	}
-	if n, _ := db.AppendEvents(ctx, msg(inc.ID, "ev-2", "1.0", "again")); n != 0 {
+	if n, _ := db.AppendEvents(ctx, Message(inc.ID, "ev-2", "1.0", "again")); n != 0 {
 		t.Errorf("AppendEvents of a key stored by UpdateIncident stored %d", n)
 	}
 }
@@ -282,7 +282,7 @@ func testUpdateIncidentEventDedup(t *testing.T, be Backend) {
 func testUpdateIncidentFnErrorWritesNothing(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db := be.Open(t)
-	inc := mustCreate(t, db, "bad input", "C1")
+	inc := MustCreate(t, db, "bad input", "C1")
 	userErr := incidentbot.Errorf(incidentbot.EInvalid, "use /incident severity sev1..sev4")
 	_, applied, err := db.UpdateIncident(ctx, inc.ID, "cmd-bad", func(c *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		c.Title = "half-done change"
@@ -310,7 +310,7 @@ func testUpdateIncidentFnErrorWritesNothing(t *testing.T, be Backend) {
 func testUpdateIncidentConcurrentDedup(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db := be.Open(t)
-	inc := mustCreate(t, db, "redelivered", "C1")
+	inc := MustCreate(t, db, "redelivered", "C1")
 	const callers = 32
 	var (
 		wg      sync.WaitGroup
@@ -349,21 +349,21 @@ func testUpdateIncidentConcurrentDedup(t *testing.T, be Backend) {
 func testAppendEvents(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db := be.Open(t)
-	a := mustCreate(t, db, "a", "C1")
-	b := mustCreate(t, db, "b", "C2")
+	a := MustCreate(t, db, "a", "C1")
+	b := MustCreate(t, db, "b", "C2")
 
 	n, err := db.AppendEvents(ctx,
-		msg(a.ID, "ev-1", "1.1", "one"),
-		msg(b.ID, "ev-1", "1.1", "same key, other incident"),
-		msg(a.ID, "ev-1", "1.1", "duplicate in the same call"),
-		msg(a.ID, "", "1.2", "no key"),
-		msg(a.ID, "", "1.2", "no key is never a duplicate"),
-		msg(a.ID, "ev-2", "1.3", "two"),
+		Message(a.ID, "ev-1", "1.1", "one"),
+		Message(b.ID, "ev-1", "1.1", "same key, other incident"),
+		Message(a.ID, "ev-1", "1.1", "duplicate in the same call"),
+		Message(a.ID, "", "1.2", "no key"),
+		Message(a.ID, "", "1.2", "no key is never a duplicate"),
+		Message(a.ID, "ev-2", "1.3", "two"),
 	)
 	if err != nil || n != 5 {
 		t.Fatalf("AppendEvents = %d, %v; want 5", n, err)
 	}
-	n, err = db.AppendEvents(ctx, msg(a.ID, "ev-2", "1.3", "redelivered"), msg(a.ID, "ev-3", "1.4", "three"))
+	n, err = db.AppendEvents(ctx, Message(a.ID, "ev-2", "1.3", "redelivered"), Message(a.ID, "ev-3", "1.4", "three"))
 	if err != nil || n != 1 {
 		t.Fatalf("AppendEvents with one stored key = %d, %v; want 1", n, err)
 	}
@@ -371,7 +371,7 @@ func testAppendEvents(t *testing.T, be Backend) {
 		t.Errorf("AppendEvents() = %d, %v", n, err)
 	}
 
-	evs := allEvents(t, db, a.ID)
+	evs := AllEvents(t, db, a.ID)
 	wantText := []string{"one", "no key", "no key is never a duplicate", "two", "three"}
 	if len(evs) != len(wantText) {
 		t.Fatalf("INC-%d has %d events, want %d: %+v", a.ID, len(evs), len(wantText), evs)
@@ -381,7 +381,7 @@ func testAppendEvents(t *testing.T, be Backend) {
 			t.Errorf("event %d = {Seq %d, IncidentID %d, Text %q}, want {%d, %d, %q}", i, ev.Seq, ev.IncidentID, ev.Text, i+1, a.ID, wantText[i])
 		}
 	}
-	if evs := allEvents(t, db, b.ID); len(evs) != 1 || evs[0].Seq != 1 {
+	if evs := AllEvents(t, db, b.ID); len(evs) != 1 || evs[0].Seq != 1 {
 		t.Errorf("INC-%d events = %+v", b.ID, evs)
 	}
 }
@@ -389,9 +389,9 @@ func testAppendEvents(t *testing.T, be Backend) {
 func testAppendEventsUnknownIncident(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db := be.Open(t)
-	a := mustCreate(t, db, "a", "C1")
+	a := MustCreate(t, db, "a", "C1")
 	for _, id := range []int64{0, -1, 99} {
-		n, err := db.AppendEvents(ctx, msg(a.ID, fmt.Sprint("k", id), "1.0", "fine"), msg(id, "x", "2.0", "lost"))
+		n, err := db.AppendEvents(ctx, Message(a.ID, fmt.Sprint("k", id), "1.0", "fine"), Message(id, "x", "2.0", "lost"))
 		if code(err) != incidentbot.ENotFound || n != 0 {
 			t.Errorf("AppendEvents to INC-%d = %d, %v; want ENotFound", id, n, err)
 		}
@@ -407,7 +407,7 @@ func testAppendEventsUnknownIncident(t *testing.T, be Backend) {
 func testAppendEventsConcurrent(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db := be.Open(t)
-	inc := mustCreate(t, db, "storm", "C1")
+	inc := MustCreate(t, db, "storm", "C1")
 	const callers = 200
 	var (
 		wg     sync.WaitGroup
@@ -417,7 +417,7 @@ func testAppendEventsConcurrent(t *testing.T, be Backend) {
 	for i := range callers {
 		wg.Go(func() {
 			<-start
-			n, err := db.AppendEvents(ctx, msg(inc.ID, fmt.Sprintf("ev-%d", i), fmt.Sprintf("1700000000.%06d", i), "hello"))
+			n, err := db.AppendEvents(ctx, Message(inc.ID, fmt.Sprintf("ev-%d", i), fmt.Sprintf("1700000000.%06d", i), "hello"))
 			if err != nil {
 				t.Errorf("AppendEvents %d: %v", i, err)
 			}
@@ -431,7 +431,7 @@ func testAppendEventsConcurrent(t *testing.T, be Backend) {
 			t.Errorf("caller %d stored %d events, want 1", i, n)
 		}
 	}
-	evs := allEvents(t, db, inc.ID)
+	evs := AllEvents(t, db, inc.ID)
 	if len(evs) != callers {
 		t.Fatalf("%d events stored, want %d", len(evs), callers)
 	}
@@ -453,7 +453,7 @@ func testAppendEventsConcurrent(t *testing.T, be Backend) {
 func testAppendEventsConcurrentDuplicates(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db := be.Open(t)
-	inc := mustCreate(t, db, "redeliveries", "C1")
+	inc := MustCreate(t, db, "redeliveries", "C1")
 	const keys, copies = 20, 5
 	var (
 		wg    sync.WaitGroup
@@ -465,7 +465,7 @@ func testAppendEventsConcurrentDuplicates(t *testing.T, be Backend) {
 		wg.Go(func() {
 			<-start
 			key := fmt.Sprintf("ev-%d", i%keys)
-			n, err := db.AppendEvents(ctx, msg(inc.ID, key, "1.0", key), msg(inc.ID, key, "1.0", key))
+			n, err := db.AppendEvents(ctx, Message(inc.ID, key, "1.0", key), Message(inc.ID, key, "1.0", key))
 			if err != nil {
 				t.Errorf("AppendEvents: %v", err)
 			}
@@ -487,12 +487,12 @@ func testAppendEventsConcurrentDuplicates(t *testing.T, be Backend) {
 func testEvents(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db := be.Open(t)
-	inc := mustCreate(t, db, "long", "C1")
+	inc := MustCreate(t, db, "long", "C1")
 	// Enough for a backend that reads in chunks (bbolt: 512) to read several.
 	const total = 2*512 + 7
 	batch := make([]incidentbot.TimelineEvent, 0, total)
 	for i := range total {
-		batch = append(batch, msg(inc.ID, fmt.Sprint("ev-", i), "", fmt.Sprint(i)))
+		batch = append(batch, Message(inc.ID, fmt.Sprint("ev-", i), "", fmt.Sprint(i)))
 	}
 	if n, err := db.AppendEvents(ctx, batch...); err != nil || n != total {
 		t.Fatalf("AppendEvents = %d, %v", n, err)
@@ -507,7 +507,7 @@ func testEvents(t *testing.T, be Backend) {
 	err := db.Events(ctx, inc.ID, func(ev *incidentbot.TimelineEvent) error {
 		got = append(got, *ev)
 		if ev.Seq == 1 {
-			if _, err := db.AppendEvents(ctx, msg(inc.ID, "late", "", "late")); err != nil {
+			if _, err := db.AppendEvents(ctx, Message(inc.ID, "late", "", "late")); err != nil {
 				return err
 			}
 		}
@@ -538,8 +538,8 @@ func testEvents(t *testing.T, be Backend) {
 		t.Errorf("Events with a failing fn = %v after %d calls, want its error after 3", err, calls)
 	}
 
-	none := mustCreate(t, db, "quiet", "C2")
-	if got := allEvents(t, db, none.ID); len(got) != 0 {
+	none := MustCreate(t, db, "quiet", "C2")
+	if got := AllEvents(t, db, none.ID); len(got) != 0 {
 		t.Errorf("a new incident has events: %+v", got)
 	}
 	if err := db.Events(ctx, 404, func(*incidentbot.TimelineEvent) error { return nil }); code(err) != incidentbot.ENotFound {
@@ -553,7 +553,7 @@ func testEvents(t *testing.T, be Backend) {
 func testLastEventTS(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db := be.Open(t)
-	inc := mustCreate(t, db, "ts", "C1")
+	inc := MustCreate(t, db, "ts", "C1")
 	if ts, err := db.LastEventTS(ctx, inc.ID); err != nil || ts != "" {
 		t.Errorf("LastEventTS of a new incident = %q, %v", ts, err)
 	}
@@ -564,17 +564,17 @@ func testLastEventTS(t *testing.T, be Backend) {
 		ev   incidentbot.TimelineEvent
 		want string
 	}{
-		{msg(inc.ID, "a", "1700000100.000200", "first"), "1700000100.000200"},
+		{Message(inc.ID, "a", "1700000100.000200", "first"), "1700000100.000200"},
 		// A backfilled older message does not move it back.
-		{msg(inc.ID, "b", "1700000050.000100", "older"), "1700000100.000200"},
+		{Message(inc.ID, "b", "1700000050.000100", "older"), "1700000100.000200"},
 		// Only new messages count: not an edit, a pin or a bot event.
 		{incidentbot.TimelineEvent{IncidentID: inc.ID, Kind: incidentbot.EventEdited, TS: "1700000999.000000"}, "1700000100.000200"},
 		{incidentbot.TimelineEvent{IncidentID: inc.ID, Kind: incidentbot.EventPinned, TS: "1700000999.000000"}, "1700000100.000200"},
 		{incidentbot.TimelineEvent{IncidentID: inc.ID, Kind: incidentbot.EventStatus, TS: "1700000999.000000"}, "1700000100.000200"},
 		{incidentbot.TimelineEvent{IncidentID: inc.ID, Kind: incidentbot.EventFileShared, TS: "1700000200.000001"}, "1700000200.000001"},
-		{msg(inc.ID, "c", "1700000200.000010", "thread reply"), "1700000200.000010"},
+		{Message(inc.ID, "c", "1700000200.000010", "thread reply"), "1700000200.000010"},
 		// A duplicate is not stored and does not count.
-		{msg(inc.ID, "a", "1800000000.000000", "dup"), "1700000200.000010"},
+		{Message(inc.ID, "a", "1800000000.000000", "dup"), "1700000200.000010"},
 	}
 	for i, s := range steps {
 		if _, err := db.AppendEvents(ctx, s.ev); err != nil {
@@ -585,7 +585,7 @@ func testLastEventTS(t *testing.T, be Backend) {
 		}
 	}
 	// Events in one call: the greatest wins, whatever the order.
-	if _, err := db.AppendEvents(ctx, msg(inc.ID, "", "1700000400.000000", ""), msg(inc.ID, "", "1700000300.000000", "")); err != nil {
+	if _, err := db.AppendEvents(ctx, Message(inc.ID, "", "1700000400.000000", ""), Message(inc.ID, "", "1700000300.000000", "")); err != nil {
 		t.Fatal(err)
 	}
 	if ts, _ := db.LastEventTS(ctx, inc.ID); ts != "1700000400.000000" {
@@ -633,14 +633,14 @@ func testUsers(t *testing.T, be Backend) {
 
 func testContextDoneBeforeStart(t *testing.T, be Backend) {
 	db := be.Open(t)
-	inc := mustCreate(t, db, "ctx", "C1")
+	inc := MustCreate(t, db, "ctx", "C1")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	noop := func(*incidentbot.Incident) ([]incidentbot.TimelineEvent, error) { return nil, nil }
 	calls := map[string]error{}
-	_, _, calls["CreateIncident"] = db.CreateIncident(ctx, newIncident("x", ""), "")
+	_, _, calls["CreateIncident"] = db.CreateIncident(ctx, NewIncident("x", ""), "")
 	_, _, calls["UpdateIncident"] = db.UpdateIncident(ctx, inc.ID, "", noop)
-	_, calls["AppendEvents"] = db.AppendEvents(ctx, msg(inc.ID, "", "1.0", "x"))
+	_, calls["AppendEvents"] = db.AppendEvents(ctx, Message(inc.ID, "", "1.0", "x"))
 	_, calls["Incident"] = db.Incident(ctx, inc.ID)
 	_, calls["IncidentByChannel"] = db.IncidentByChannel(ctx, "C1")
 	_, calls["Incidents"] = db.Incidents(ctx, false)
@@ -665,12 +665,12 @@ func testReopenFindsEverything(t *testing.T, be Backend) {
 	}
 	ctx := context.Background()
 	db := be.Open(t)
-	a, _, err := db.CreateIncident(ctx, newIncident("first", "C1"), "cmd-1", msg(0, "", "", "opened"))
+	a, _, err := db.CreateIncident(ctx, NewIncident("first", "C1"), "cmd-1", Message(0, "", "", "opened"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := mustCreate(t, db, "second", "C2")
-	if _, err := db.AppendEvents(ctx, msg(a.ID, "ev-1", "1700000001.000100", "one"), msg(a.ID, "ev-2", "1700000002.000100", "two")); err != nil {
+	b := MustCreate(t, db, "second", "C2")
+	if _, err := db.AppendEvents(ctx, Message(a.ID, "ev-1", "1700000001.000100", "one"), Message(a.ID, "ev-2", "1700000002.000100", "two")); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := db.UpdateIncident(ctx, b.ID, "upd-1", func(inc *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
@@ -703,10 +703,10 @@ func testReopenFindsEverything(t *testing.T, be Backend) {
 		t.Fatalf("Users after reopen = %v, %v", users, err)
 	}
 	// The dedup records survive too.
-	if _, created, err := db.CreateIncident(ctx, newIncident("first again", ""), "cmd-1"); err != nil || created {
+	if _, created, err := db.CreateIncident(ctx, NewIncident("first again", ""), "cmd-1"); err != nil || created {
 		t.Errorf("CreateIncident with a committed key after reopen: created=%v, %v", created, err)
 	}
-	if n, err := db.AppendEvents(ctx, msg(a.ID, "ev-2", "1700000002.000100", "two")); err != nil || n != 0 {
+	if n, err := db.AppendEvents(ctx, Message(a.ID, "ev-2", "1700000002.000100", "two")); err != nil || n != 0 {
 		t.Errorf("AppendEvents of a stored key after reopen stored %d, %v", n, err)
 	}
 	calls := 0
@@ -717,7 +717,7 @@ func testReopenFindsEverything(t *testing.T, be Backend) {
 		t.Errorf("UpdateIncident with an applied key after reopen: applied=%v, fn calls %d, %v", applied, calls, err)
 	}
 	// The id sequence goes on.
-	if c := mustCreate(t, db, "third", ""); c.ID != 3 {
+	if c := MustCreate(t, db, "third", ""); c.ID != 3 {
 		t.Errorf("next id after reopen = %d, want 3", c.ID)
 	}
 }
@@ -728,7 +728,7 @@ func testBackupDuringWrites(t *testing.T, be Backend) {
 	}
 	ctx := context.Background()
 	db := be.Open(t)
-	inc := mustCreate(t, db, "backup", "C1")
+	inc := MustCreate(t, db, "backup", "C1")
 
 	var (
 		mu        sync.Mutex
@@ -745,7 +745,7 @@ func testBackupDuringWrites(t *testing.T, be Backend) {
 				default:
 				}
 				key := fmt.Sprintf("w%d-%d", w, i)
-				if _, err := db.AppendEvents(ctx, msg(inc.ID, key, "", strings.Repeat("x", 200))); err != nil {
+				if _, err := db.AppendEvents(ctx, Message(inc.ID, key, "", strings.Repeat("x", 200))); err != nil {
 					t.Errorf("AppendEvents: %v", err)
 					return
 				}
@@ -778,7 +778,7 @@ func testBackupDuringWrites(t *testing.T, be Backend) {
 	// The backend's cleanup may check the copy's consistency.
 	cp := be.OpenBackup(t, buf.Bytes())
 	got := map[string]bool{}
-	for _, ev := range allEvents(t, cp, inc.ID) {
+	for _, ev := range AllEvents(t, cp, inc.ID) {
 		got[ev.DedupKey] = true
 	}
 	for _, key := range before {
@@ -805,14 +805,14 @@ func testCreateIncidentConcurrentSequence(t *testing.T, be Backend) {
 	for i := range callers {
 		wg.Go(func() {
 			<-start
-			inc, created, err := db.CreateIncident(ctx, newIncident(fmt.Sprint("incident ", i), fmt.Sprint("C", i)), "")
+			inc, created, err := db.CreateIncident(ctx, NewIncident(fmt.Sprint("incident ", i), fmt.Sprint("C", i)), "")
 			if err != nil || !created {
 				t.Errorf("CreateIncident %d = %v, %v", i, created, err)
 				return
 			}
 			ids[i] = inc.ID
 			// Everyone also tries the same channel: one wins.
-			_, _, err = db.CreateIncident(ctx, newIncident("contested", "C-shared"), "")
+			_, _, err = db.CreateIncident(ctx, NewIncident("contested", "C-shared"), "")
 			if code(err) == incidentbot.EConflict {
 				conflict.Add(1)
 			} else if err != nil {
@@ -841,7 +841,7 @@ func testCreateIncidentConcurrentSequence(t *testing.T, be Backend) {
 			t.Errorf("incident %d has id %d: ids are not 1..n in order", i, inc.ID)
 		}
 	}
-	if next := mustCreate(t, db, "next", ""); next.ID != callers+2 {
+	if next := MustCreate(t, db, "next", ""); next.ID != callers+2 {
 		t.Errorf("next id = %d, want %d", next.ID, callers+2)
 	}
 }
@@ -851,7 +851,7 @@ func testCreateIncidentConcurrentSequence(t *testing.T, be Backend) {
 func testUpdateIncidentFnErrorsConcurrent(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db := be.Open(t)
-	inc := mustCreate(t, db, "busy", "C1")
+	inc := MustCreate(t, db, "busy", "C1")
 	const callers = 64
 	var (
 		wg    sync.WaitGroup
@@ -883,7 +883,7 @@ func testUpdateIncidentFnErrorsConcurrent(t *testing.T, be Backend) {
 	if got.Title != "busy" || len(got.Hypotheses) != callers/2 {
 		t.Errorf("incident after the updates: title %q, %d hypotheses; want %q, %d", got.Title, len(got.Hypotheses), "busy", callers/2)
 	}
-	for _, ev := range allEvents(t, db, inc.ID) {
+	for _, ev := range AllEvents(t, db, inc.ID) {
 		if ev.Kind != incidentbot.EventHypothesis {
 			t.Errorf("stored event of a failed fn: %+v", ev)
 		}
@@ -899,7 +899,7 @@ func testUpdateIncidentFnErrorsConcurrent(t *testing.T, be Backend) {
 func testUpdateIncidentNoLostUpdate(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db := be.Open(t)
-	inc := mustCreate(t, db, "counter", "C1")
+	inc := MustCreate(t, db, "counter", "C1")
 	const callers, each = 20, 5
 	var wg sync.WaitGroup
 	for i := range callers {
@@ -941,14 +941,14 @@ func testUpdateIncidentNoLostUpdate(t *testing.T, be Backend) {
 func testEventsArrivalOrder(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db := be.Open(t)
-	inc := mustCreate(t, db, "order", "C1")
+	inc := MustCreate(t, db, "order", "C1")
 	arrival := []string{"1700000300.000000", "1700000100.000000", "1700000200.000500", "999999999.000000", "1700000200.000100"}
 	for _, ts := range arrival {
-		if n, err := db.AppendEvents(ctx, msg(inc.ID, "msg:"+ts, ts, ts)); err != nil || n != 1 {
+		if n, err := db.AppendEvents(ctx, Message(inc.ID, "msg:"+ts, ts, ts)); err != nil || n != 1 {
 			t.Fatalf("AppendEvents(%s) = %d, %v", ts, n, err)
 		}
 	}
-	evs := allEvents(t, db, inc.ID)
+	evs := AllEvents(t, db, inc.ID)
 	if len(evs) != len(arrival) {
 		t.Fatalf("%d events, want %d", len(evs), len(arrival))
 	}
@@ -967,7 +967,7 @@ func testEventsArrivalOrder(t *testing.T, be Backend) {
 func testClosed(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db := be.Open(t)
-	inc := mustCreate(t, db, "closed", "C1")
+	inc := MustCreate(t, db, "closed", "C1")
 	if err := db.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -975,12 +975,12 @@ func testClosed(t *testing.T, be Backend) {
 		t.Errorf("second Close = %v, want nil", err)
 	}
 	writes := map[string]error{}
-	_, _, writes["CreateIncident"] = db.CreateIncident(ctx, newIncident("late", ""), "")
+	_, _, writes["CreateIncident"] = db.CreateIncident(ctx, NewIncident("late", ""), "")
 	_, _, writes["UpdateIncident"] = db.UpdateIncident(ctx, inc.ID, "", func(c *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		c.Title = "late"
 		return nil, nil
 	})
-	_, writes["AppendEvents"] = db.AppendEvents(ctx, msg(inc.ID, "late", "1.0", "late"))
+	_, writes["AppendEvents"] = db.AppendEvents(ctx, Message(inc.ID, "late", "1.0", "late"))
 	writes["PutUsers"] = db.PutUsers(ctx, incidentbot.User{ID: "U1", Name: "ann"})
 	for name, err := range writes {
 		if code(err) != incidentbot.EUnavailable {
@@ -1001,18 +1001,18 @@ func testReadOnly(t *testing.T, be Backend) {
 	}
 	ctx := context.Background()
 	db := be.Open(t)
-	inc := mustCreate(t, db, "disk", "C1", msg(0, "m1", "1.0", "hi"))
+	inc := MustCreate(t, db, "disk", "C1", Message(0, "m1", "1.0", "hi"))
 	ro := be.Reopen(t, db, true)
 	got, err := ro.Incident(ctx, inc.ID)
 	if err != nil || got.Title != "disk" {
 		t.Fatalf("read-only Incident = %+v, %v", got, err)
 	}
-	if evs := allEvents(t, ro, inc.ID); len(evs) != 1 || evs[0].Text != "hi" {
+	if evs := AllEvents(t, ro, inc.ID); len(evs) != 1 || evs[0].Text != "hi" {
 		t.Errorf("read-only Events = %+v", evs)
 	}
 	writes := map[string]error{}
-	_, writes["AppendEvents"] = ro.AppendEvents(ctx, msg(inc.ID, "m2", "2.0", "more"))
-	_, _, writes["CreateIncident"] = ro.CreateIncident(ctx, newIncident("new", ""), "")
+	_, writes["AppendEvents"] = ro.AppendEvents(ctx, Message(inc.ID, "m2", "2.0", "more"))
+	_, _, writes["CreateIncident"] = ro.CreateIncident(ctx, NewIncident("new", ""), "")
 	_, _, writes["UpdateIncident"] = ro.UpdateIncident(ctx, inc.ID, "", func(c *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		c.Title = "changed"
 		return nil, nil

@@ -126,8 +126,8 @@ func Run(t *testing.T, be Backend) {
 // code returns err's incidentbot error code.
 func code(err error) string { return incidentbot.ErrorCode(err) }
 
-// newIncident returns an incident as the commands layer would open it.
-func newIncident(title, channel string) *incidentbot.Incident {
+// NewIncident returns an incident as the commands layer would open it.
+func NewIncident(title, channel string) *incidentbot.Incident {
 	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	return &incidentbot.Incident{
 		Title:        title,
@@ -141,8 +141,8 @@ func newIncident(title, channel string) *incidentbot.Incident {
 	}
 }
 
-// msg returns a captured message event.
-func msg(id int64, dedup, ts, text string) incidentbot.TimelineEvent {
+// Message returns a captured message event of incident id.
+func Message(id int64, dedup, ts, text string) incidentbot.TimelineEvent {
 	return incidentbot.TimelineEvent{
 		IncidentID: id,
 		Kind:       incidentbot.EventMessage,
@@ -154,18 +154,18 @@ func msg(id int64, dedup, ts, text string) incidentbot.TimelineEvent {
 	}
 }
 
-// mustCreate creates an incident or fails the test.
-func mustCreate(t testing.TB, db Store, title, channel string, events ...incidentbot.TimelineEvent) *incidentbot.Incident {
+// MustCreate creates an incident (NewIncident) or fails the test.
+func MustCreate(t testing.TB, db Store, title, channel string, events ...incidentbot.TimelineEvent) *incidentbot.Incident {
 	t.Helper()
-	inc, created, err := db.CreateIncident(context.Background(), newIncident(title, channel), "", events...)
+	inc, created, err := db.CreateIncident(context.Background(), NewIncident(title, channel), "", events...)
 	if err != nil || !created {
 		t.Fatalf("CreateIncident(%q) = %v, %v", title, created, err)
 	}
 	return inc
 }
 
-// allEvents returns incident id's timeline.
-func allEvents(t testing.TB, db Store, id int64) []incidentbot.TimelineEvent {
+// AllEvents returns incident id's timeline, or fails the test.
+func AllEvents(t testing.TB, db Store, id int64) []incidentbot.TimelineEvent {
 	t.Helper()
 	var out []incidentbot.TimelineEvent
 	if err := db.Events(context.Background(), id, func(ev *incidentbot.TimelineEvent) error {
