@@ -3,6 +3,7 @@ package incidentbot
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. Only the edge (bot/, cmd/) translates them into replies, exit
@@ -14,7 +15,30 @@ const (
 	EUnauthorized = "unauthorized" // the caller may not do this
 	EUnavailable  = "unavailable"  // a dependency (Slack, PagerDuty, disk) failed; retry later
 	EInternal     = "internal"     // a bug or an unexpected failure
+
+	// EGone: the target of a call is gone for now — a Slack channel that is
+	// archived or deleted, or that the bot was removed from. Permanent for
+	// that target: stop the work for it, tell a human once, and try again
+	// only on a slow schedule or when it comes back.
+	EGone = "gone"
+	// EForbidden: the workspace forbids the app this action (Slack's
+	// restricted_action, e.g. creating channels). Permanent until an admin
+	// changes the settings; retried only on a slow schedule.
+	EForbidden = "forbidden"
+	// EAuth: the service rejected the app's own credentials (Slack's
+	// invalid_auth, token_revoked, account_inactive; the tokens_revoked and
+	// app_uninstalled events). Fatal for the whole app: nothing it does can
+	// work until an operator installs a new token.
+	EAuth = "auth"
 )
+
+// Slack's error codes, classified once (see bot/slackapi.go):
+//   - EGone: is_archived, is_inactive, channel_not_found, not_in_channel
+//   - EForbidden: restricted_action
+//   - EAuth: invalid_auth, not_authed, token_revoked, token_expired,
+//     account_inactive, no_permission for the token, team_access_not_granted
+//   - EUnavailable (retryable): HTTP 429 (with Retry-After), 5xx, network
+//     errors and timeouts
 
 // Error is an application error: a code, a message safe to show a user, and
 // optionally the operation and underlying cause for logs.
@@ -23,6 +47,9 @@ type Error struct {
 	Message string
 	Op      string
 	Err     error
+	// RetryAfter, for EUnavailable, is how long the service asked to be
+	// left alone (HTTP Retry-After); zero when it did not say.
+	RetryAfter time.Duration
 }
 
 // Error implements error. The text contains the operation and cause, so it is
@@ -59,6 +86,22 @@ func ErrorCode(err error) string {
 		return e.Code
 	}
 	return EInternal
+}
+
+// RetryAfter returns the RetryAfter of the first *Error in err's chain that
+// has one, or zero.
+func RetryAfter(err error) time.Duration {
+	for err != nil {
+		e, ok := errors.AsType[*Error](err)
+		if !ok {
+			return 0
+		}
+		if e.RetryAfter > 0 {
+			return e.RetryAfter
+		}
+		err = e.Err
+	}
+	return 0
 }
 
 // ErrorMessage returns the user-safe message of the first *Error in err's
