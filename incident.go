@@ -26,6 +26,18 @@ type Incident struct {
 	Roles       map[Role]string `json:"roles,omitempty"`
 	// HeaderTS is the ts of the pinned header message in the channel.
 	HeaderTS string `json:"header_ts,omitempty"`
+	// ChannelGone, when set, is why the incident's channel cannot be used
+	// now — Slack's code: is_archived, channel_not_found, not_in_channel —
+	// and ChannelGoneAt since when. Reminders and other posts to the channel
+	// stop until it clears (channel_unarchive, the bot invited back, or a
+	// slow retry that succeeds).
+	ChannelGone   string    `json:"channel_gone,omitempty"`
+	ChannelGoneAt time.Time `json:"channel_gone_at,omitzero"`
+	// ChannelRefused, when set, is why Slack refused to create the channel
+	// (restricted_action…), told to the declarer once; ChannelRefusedAt is
+	// the last attempt. Creation is retried on a slow schedule.
+	ChannelRefused   string    `json:"channel_refused,omitempty"`
+	ChannelRefusedAt time.Time `json:"channel_refused_at,omitzero"`
 
 	OpenedAt        time.Time `json:"opened_at"`
 	ImpactStartedAt time.Time `json:"impact_started_at,omitzero"`
