@@ -34,6 +34,14 @@ const (
 	EventOnCall        EventKind = "oncall"
 	EventPostmortem    EventKind = "postmortem_posted"
 	EventNotice        EventKind = "notice" // something the bot told the channel (a failure, a pending action)
+
+	// The channel's life, as Slack reports it or the bot finds it.
+	EventChannelArchived   EventKind = "channel_archived"   // Actor archived it
+	EventChannelUnarchived EventKind = "channel_unarchived" // Actor unarchived it
+	EventChannelDeleted    EventKind = "channel_deleted"
+	EventChannelGone       EventKind = "channel_unusable" // the bot cannot use the channel; Text is Slack's code
+	EventChannelBack       EventKind = "channel_usable"   // it can again
+	EventChannelRefused    EventKind = "channel_refused"  // Slack refused to create it; Text is Slack's code
 )
 
 // Captured reports whether the kind records Slack activity captured from the
