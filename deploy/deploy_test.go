@@ -9,13 +9,16 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime"
 	"slices"
@@ -30,12 +33,16 @@ import (
 
 // The tests run in deploy/, so paths are relative to it.
 const (
-	kubeDir        = "kubernetes"
+	kubeDir        = "kubernetes"          // one replica on bbolt
+	kubePGDir      = "kubernetes-postgres" // several replicas on PostgreSQL
 	dockerfilePath = "Dockerfile"
 	unitPath       = "systemd/incidentbot.service"
 	envExamplePath = "systemd/env.example"
 	secretExample  = "secret.example.yaml"
 )
+
+// kubeDirs are the Kubernetes variants.
+func kubeDirs() []string { return []string{kubeDir, kubePGDir} }
 
 // slackTokens names the tokens the bot must get from a secret store.
 func slackTokens() []string { return []string{"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"} }
@@ -61,7 +68,11 @@ type deployment struct {
 	Spec struct {
 		Replicas *int `yaml:"replicas"`
 		Strategy struct {
-			Type string `yaml:"type"`
+			Type          string `yaml:"type"`
+			RollingUpdate *struct {
+				MaxSurge       yaml.Node `yaml:"maxSurge"`
+				MaxUnavailable yaml.Node `yaml:"maxUnavailable"`
+			} `yaml:"rollingUpdate"`
 		} `yaml:"strategy"`
 		Selector struct {
 			MatchLabels map[string]string `yaml:"matchLabels"`
@@ -77,15 +88,32 @@ type deployment struct {
 }
 
 type podSpec struct {
-	TerminationGracePeriodSeconds *int            `yaml:"terminationGracePeriodSeconds"`
-	SecurityContext               securityContext `yaml:"securityContext"`
-	Containers                    []container     `yaml:"containers"`
+	TerminationGracePeriodSeconds *int             `yaml:"terminationGracePeriodSeconds"`
+	AutomountServiceAccountToken  *bool            `yaml:"automountServiceAccountToken"`
+	EnableServiceLinks            *bool            `yaml:"enableServiceLinks"`
+	SecurityContext               securityContext  `yaml:"securityContext"`
+	TopologySpreadConstraints     []topologySpread `yaml:"topologySpreadConstraints"`
+	Containers                    []container      `yaml:"containers"`
 	Volumes                       []struct {
 		Name                  string `yaml:"name"`
 		PersistentVolumeClaim *struct {
 			ClaimName string `yaml:"claimName"`
 		} `yaml:"persistentVolumeClaim"`
+		EmptyDir *struct{} `yaml:"emptyDir"`
 	} `yaml:"volumes"`
+}
+
+type topologySpread struct {
+	MaxSkew           int           `yaml:"maxSkew"`
+	TopologyKey       string        `yaml:"topologyKey"`
+	WhenUnsatisfiable string        `yaml:"whenUnsatisfiable"`
+	LabelSelector     labelSelector `yaml:"labelSelector"`
+	MatchLabelKeys    []string      `yaml:"matchLabelKeys"`
+}
+
+type labelSelector struct {
+	MatchLabels      map[string]string `yaml:"matchLabels"`
+	MatchExpressions []yaml.Node       `yaml:"matchExpressions"`
 }
 
 type securityContext struct {
@@ -119,6 +147,9 @@ type container struct {
 				Key      string `yaml:"key"`
 				Optional *bool  `yaml:"optional"`
 			} `yaml:"secretKeyRef"`
+			FieldRef *struct {
+				FieldPath string `yaml:"fieldPath"`
+			} `yaml:"fieldRef"`
 		} `yaml:"valueFrom"`
 	} `yaml:"env"`
 	LivenessProbe  *probe `yaml:"livenessProbe"`
@@ -153,12 +184,23 @@ type pvc struct {
 
 type service struct {
 	Spec struct {
-		Type     string            `yaml:"type"`
-		Selector map[string]string `yaml:"selector"`
-		Ports    []struct {
+		Type                     string            `yaml:"type"`
+		ClusterIP                string            `yaml:"clusterIP"`
+		PublishNotReadyAddresses bool              `yaml:"publishNotReadyAddresses"`
+		Selector                 map[string]string `yaml:"selector"`
+		Ports                    []struct {
 			Port       int       `yaml:"port"`
 			TargetPort yaml.Node `yaml:"targetPort"`
 		} `yaml:"ports"`
+	} `yaml:"spec"`
+}
+
+type podDisruptionBudget struct {
+	Spec struct {
+		MinAvailable               yaml.Node     `yaml:"minAvailable"`
+		MaxUnavailable             yaml.Node     `yaml:"maxUnavailable"`
+		Selector                   labelSelector `yaml:"selector"`
+		UnhealthyPodEvictionPolicy string        `yaml:"unhealthyPodEvictionPolicy"`
 	} `yaml:"spec"`
 }
 
@@ -227,14 +269,21 @@ func parseYAMLDocs(p string) ([]*yaml.Node, error) {
 	}
 }
 
-// kube returns the Kubernetes objects of kind among ms, decoded into out's
-// element type, with their manifests.
+// kube returns the Kubernetes objects of kind among ms in the bbolt variant
+// (kubeDir), decoded into T, with their manifests.
 func kube[T any](t *testing.T, ms []manifest, kind string) ([]T, []manifest) {
+	t.Helper()
+	return kubeIn[T](t, ms, kubeDir, kind)
+}
+
+// kubeIn returns the Kubernetes objects of kind among ms in dir, decoded
+// into T, with their manifests.
+func kubeIn[T any](t *testing.T, ms []manifest, dir, kind string) ([]T, []manifest) {
 	t.Helper()
 	var objs []T
 	var from []manifest
 	for _, m := range ms {
-		if m.meta.Kind != kind || !strings.HasPrefix(m.file, kubeDir+"/") {
+		if m.meta.Kind != kind || !strings.HasPrefix(m.file, dir+"/") {
 			continue
 		}
 		var v T
@@ -253,7 +302,7 @@ func TestYAMLFilesParse(t *testing.T) {
 	files := map[string]bool{}
 	for _, m := range ms {
 		files[m.file] = true
-		if !strings.HasPrefix(m.file, kubeDir+"/") {
+		if !slices.ContainsFunc(kubeDirs(), func(d string) bool { return strings.HasPrefix(m.file, d+"/") }) {
 			continue
 		}
 		if m.meta.APIVersion == "" || m.meta.Kind == "" {
@@ -268,7 +317,9 @@ func TestYAMLFilesParse(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"slack-app-manifest.yaml", "kubernetes/deployment.yaml", "kubernetes/pvc.yaml",
-		"kubernetes/service.yaml", "kubernetes/kustomization.yaml", "kubernetes/" + secretExample} {
+		"kubernetes/service.yaml", "kubernetes/kustomization.yaml", "kubernetes/" + secretExample,
+		kubePGDir + "/deployment.yaml", kubePGDir + "/pdb.yaml", kubePGDir + "/service.yaml",
+		kubePGDir + "/kustomization.yaml", kubePGDir + "/" + secretExample} {
 		if !files[want] {
 			t.Errorf("%s: missing or empty", want)
 		}
@@ -306,102 +357,13 @@ func TestDeployment(t *testing.T) {
 	}
 	c := pod.Containers[0]
 
-	// Security.
-	if !ptrTrue(c.SecurityContext.RunAsNonRoot) && !ptrTrue(pod.SecurityContext.RunAsNonRoot) {
-		t.Error("runAsNonRoot is not true in the pod or container securityContext")
-	}
-	for _, u := range []*int64{pod.SecurityContext.RunAsUser, c.SecurityContext.RunAsUser} {
-		if u != nil && *u == 0 {
-			t.Error("runAsUser: 0")
-		}
-	}
-	if !ptrTrue(c.SecurityContext.ReadOnlyRootFilesystem) {
-		t.Error("container securityContext.readOnlyRootFilesystem is not true")
-	}
-	if a := c.SecurityContext.AllowPrivilegeEscalation; a == nil || *a {
-		t.Error("container securityContext.allowPrivilegeEscalation is not false")
-	}
-	if ptrTrue(c.SecurityContext.Privileged) {
-		t.Error("container is privileged")
-	}
-	if !slices.Contains(c.SecurityContext.Capabilities.Drop, "ALL") || len(c.SecurityContext.Capabilities.Add) > 0 {
-		t.Errorf("capabilities = %+v, want drop [ALL] and no add", c.SecurityContext.Capabilities)
-	}
-	if c.SecurityContext.SeccompProfile.Type != "RuntimeDefault" && pod.SecurityContext.SeccompProfile.Type != "RuntimeDefault" {
-		t.Error("no seccompProfile RuntimeDefault in the pod or container securityContext")
-	}
-
-	// Environment: tokens from a Secret, never literal; the HTTP address
-	// reachable by the kubelet.
-	env := map[string]int{}
-	for i, e := range c.Env {
-		env[e.Name] = i
-		if sensitive(e.Name) && e.Value != "" {
-			t.Errorf("env %s has a literal value; take it from a Secret", e.Name)
-		}
-	}
+	checkRestrictedPod(t, pod, c)
+	env := checkEnv(t, c)
 	secrets, secretFrom := kube[secret](t, ms, "Secret")
-	for _, name := range slackTokens() {
-		i, ok := env[name]
-		if !ok {
-			t.Errorf("env %s is not set", name)
-			continue
-		}
-		e := c.Env[i]
-		if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
-			t.Errorf("env %s is not from a secretKeyRef", name)
-			continue
-		}
-		ref := e.ValueFrom.SecretKeyRef
-		if ptrTrue(ref.Optional) {
-			t.Errorf("env %s: secretKeyRef is optional; the bot cannot run without it", name)
-		}
-		found := false
-		for j, s := range secrets {
-			if secretFrom[j].meta.Metadata.Name != ref.Name {
-				continue
-			}
-			_, inString := s.StringData[ref.Key]
-			_, inData := s.Data[ref.Key]
-			found = inString || inData
-		}
-		if !found {
-			t.Errorf("env %s: secretKeyRef %s/%s is not a key of the example Secret in %s", name, ref.Name, ref.Key, secretExample)
-		}
-	}
+	checkSlackTokens(t, c, env, secrets, secretFrom)
 	port := containerPortOf(t, c)
-	if i, ok := env["INCIDENTBOT_HTTP_ADDR"]; !ok {
-		t.Error("env INCIDENTBOT_HTTP_ADDR is not set: the default 127.0.0.1:8080 is unreachable by probes")
-	} else {
-		host, p, err := net.SplitHostPort(c.Env[i].Value)
-		if err != nil {
-			t.Errorf("INCIDENTBOT_HTTP_ADDR=%q: %v", c.Env[i].Value, err)
-		} else {
-			if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
-				t.Errorf("INCIDENTBOT_HTTP_ADDR=%q listens on loopback; the kubelet cannot probe it", c.Env[i].Value)
-			}
-			if p != strconv.Itoa(port) {
-				t.Errorf("INCIDENTBOT_HTTP_ADDR port %s is not the containerPort %d", p, port)
-			}
-		}
-	}
-
-	// Probes.
-	checkProbe := func(what string, pr *probe, wantPath string) {
-		t.Helper()
-		if pr == nil || pr.HTTPGet == nil {
-			t.Errorf("no %s httpGet probe", what)
-			return
-		}
-		if pr.HTTPGet.Path != wantPath {
-			t.Errorf("%s probe path = %q, want %q", what, pr.HTTPGet.Path, wantPath)
-		}
-		if got := resolvePort(t, c, &pr.HTTPGet.Port); got != port {
-			t.Errorf("%s probe port resolves to %d, want the container port %d", what, got, port)
-		}
-	}
-	checkProbe("liveness", c.LivenessProbe, "/healthz")
-	checkProbe("readiness", c.ReadinessProbe, "/readyz")
+	checkHTTPAddr(t, c, env, port)
+	checkProbes(t, c, port)
 
 	// The database on the persistent volume.
 	i, ok := env["INCIDENTBOT_DB"]
@@ -441,7 +403,145 @@ func TestDeployment(t *testing.T) {
 		t.Errorf("no volume mounted at %s, the directory of INCIDENTBOT_DB", dbDir)
 	}
 
-	// Resources and scraping.
+	checkResourcesAndScraping(t, c, spec.Template.Metadata.Annotations, port)
+}
+
+// checkRestrictedPod checks the pod and its container against the
+// restricted profile: non-root, read-only root filesystem, no privilege
+// escalation, no capabilities, RuntimeDefault seccomp.
+func checkRestrictedPod(t *testing.T, pod podSpec, c container) {
+	t.Helper()
+	if !ptrTrue(c.SecurityContext.RunAsNonRoot) && !ptrTrue(pod.SecurityContext.RunAsNonRoot) {
+		t.Error("runAsNonRoot is not true in the pod or container securityContext")
+	}
+	for _, u := range []*int64{pod.SecurityContext.RunAsUser, c.SecurityContext.RunAsUser} {
+		if u != nil && *u == 0 {
+			t.Error("runAsUser: 0")
+		}
+	}
+	if !ptrTrue(c.SecurityContext.ReadOnlyRootFilesystem) {
+		t.Error("container securityContext.readOnlyRootFilesystem is not true")
+	}
+	if a := c.SecurityContext.AllowPrivilegeEscalation; a == nil || *a {
+		t.Error("container securityContext.allowPrivilegeEscalation is not false")
+	}
+	if ptrTrue(c.SecurityContext.Privileged) {
+		t.Error("container is privileged")
+	}
+	if !slices.Contains(c.SecurityContext.Capabilities.Drop, "ALL") || len(c.SecurityContext.Capabilities.Add) > 0 {
+		t.Errorf("capabilities = %+v, want drop [ALL] and no add", c.SecurityContext.Capabilities)
+	}
+	if c.SecurityContext.SeccompProfile.Type != "RuntimeDefault" && pod.SecurityContext.SeccompProfile.Type != "RuntimeDefault" {
+		t.Error("no seccompProfile RuntimeDefault in the pod or container securityContext")
+	}
+}
+
+// checkEnv returns the index of each of the container's environment
+// variables by name, and fails on a credential given as a literal value.
+func checkEnv(t *testing.T, c container) map[string]int {
+	t.Helper()
+	env := map[string]int{}
+	for i, e := range c.Env {
+		env[e.Name] = i
+		if sensitive(e.Name) && e.Value != "" {
+			t.Errorf("env %s has a literal value; take it from a Secret", e.Name)
+		}
+	}
+	return env
+}
+
+// checkSecretEnv checks that the variable name comes from a required key of
+// the example Secret (one of secrets), and returns that key's example value.
+func checkSecretEnv(t *testing.T, c container, env map[string]int, name string, secrets []secret, from []manifest) (string, bool) {
+	t.Helper()
+	i, ok := env[name]
+	if !ok {
+		t.Errorf("env %s is not set", name)
+		return "", false
+	}
+	e := c.Env[i]
+	if e.Value != "" {
+		t.Errorf("env %s has a literal value; take it from a Secret", name)
+	}
+	if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
+		t.Errorf("env %s is not from a secretKeyRef", name)
+		return "", false
+	}
+	ref := e.ValueFrom.SecretKeyRef
+	if ptrTrue(ref.Optional) {
+		t.Errorf("env %s: secretKeyRef is optional; the bot cannot run without it", name)
+	}
+	for j, s := range secrets {
+		if from[j].meta.Metadata.Name != ref.Name {
+			continue
+		}
+		if v, ok := s.StringData[ref.Key]; ok {
+			return v, true
+		}
+		if v, ok := s.Data[ref.Key]; ok {
+			return v, true
+		}
+	}
+	t.Errorf("env %s: secretKeyRef %s/%s is not a key of the example Secret in %s", name, ref.Name, ref.Key, secretExample)
+	return "", false
+}
+
+// checkSlackTokens checks that both Slack tokens come from required keys of
+// the example Secret.
+func checkSlackTokens(t *testing.T, c container, env map[string]int, secrets []secret, from []manifest) {
+	t.Helper()
+	for _, name := range slackTokens() {
+		checkSecretEnv(t, c, env, name, secrets, from)
+	}
+}
+
+// checkHTTPAddr checks that INCIDENTBOT_HTTP_ADDR listens on the container
+// port, reachable by the kubelet.
+func checkHTTPAddr(t *testing.T, c container, env map[string]int, port int) {
+	t.Helper()
+	i, ok := env["INCIDENTBOT_HTTP_ADDR"]
+	if !ok {
+		t.Error("env INCIDENTBOT_HTTP_ADDR is not set: the default 127.0.0.1:8080 is unreachable by probes")
+		return
+	}
+	host, p, err := net.SplitHostPort(c.Env[i].Value)
+	if err != nil {
+		t.Errorf("INCIDENTBOT_HTTP_ADDR=%q: %v", c.Env[i].Value, err)
+		return
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		t.Errorf("INCIDENTBOT_HTTP_ADDR=%q listens on loopback; the kubelet cannot probe it", c.Env[i].Value)
+	}
+	if p != strconv.Itoa(port) {
+		t.Errorf("INCIDENTBOT_HTTP_ADDR port %s is not the containerPort %d", p, port)
+	}
+}
+
+// checkProbes checks liveness on /healthz and readiness on /readyz, both on
+// the container port.
+func checkProbes(t *testing.T, c container, port int) {
+	t.Helper()
+	checkProbe := func(what string, pr *probe, wantPath string) {
+		t.Helper()
+		if pr == nil || pr.HTTPGet == nil {
+			t.Errorf("no %s httpGet probe", what)
+			return
+		}
+		if pr.HTTPGet.Path != wantPath {
+			t.Errorf("%s probe path = %q, want %q", what, pr.HTTPGet.Path, wantPath)
+		}
+		if got := resolvePort(t, c, &pr.HTTPGet.Port); got != port {
+			t.Errorf("%s probe port resolves to %d, want the container port %d", what, got, port)
+		}
+	}
+	checkProbe("liveness", c.LivenessProbe, "/healthz")
+	checkProbe("readiness", c.ReadinessProbe, "/readyz")
+}
+
+// checkResourcesAndScraping checks the container's requests and memory
+// limit, and the pod's Prometheus annotations.
+func checkResourcesAndScraping(t *testing.T, c container, ann map[string]string, port int) {
+	t.Helper()
 	for _, r := range []string{"cpu", "memory"} {
 		if c.Resources.Requests[r] == "" {
 			t.Errorf("no resources.requests.%s", r)
@@ -450,7 +550,6 @@ func TestDeployment(t *testing.T) {
 	if c.Resources.Limits["memory"] == "" {
 		t.Error("no resources.limits.memory")
 	}
-	ann := spec.Template.Metadata.Annotations
 	if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/port"] != strconv.Itoa(port) {
 		t.Errorf("pod annotations %v: want prometheus.io/scrape \"true\" and prometheus.io/port %q", ann, strconv.Itoa(port))
 	}
@@ -510,75 +609,383 @@ func TestPersistentVolumeClaim(t *testing.T) {
 	}
 }
 
+// slackMaxConnections is how many Socket Mode connections Slack allows one
+// app at a time.
+const slackMaxConnections = 10
+
+// intOrPercent resolves a Kubernetes IntOrString field against total,
+// rounding a percentage up or down as Kubernetes does for that field; -1
+// when the field is unset or not a number or percentage.
+func intOrPercent(t *testing.T, n *yaml.Node, total int, roundUp bool) int {
+	t.Helper()
+	if n == nil || n.Kind == 0 {
+		return -1
+	}
+	if n.Kind != yaml.ScalarNode {
+		t.Errorf("line %d: not a number or percentage", n.Line)
+		return -1
+	}
+	if pct, ok := strings.CutSuffix(n.Value, "%"); ok {
+		p, err := strconv.Atoi(pct)
+		if err != nil {
+			t.Errorf("line %d: %q is not a percentage", n.Line, n.Value)
+			return -1
+		}
+		if roundUp {
+			return (p*total + 99) / 100
+		}
+		return p * total / 100
+	}
+	v, err := strconv.Atoi(n.Value)
+	if err != nil {
+		t.Errorf("line %d: %q is not a number or percentage", n.Line, n.Value)
+		return -1
+	}
+	return v
+}
+
+// selects reports whether a label selector with matchLabels only selects a
+// pod with labels, and fails on a selector the test cannot evaluate.
+func selects(t *testing.T, what string, sel labelSelector, labels map[string]string) bool {
+	t.Helper()
+	if len(sel.MatchExpressions) > 0 {
+		t.Errorf("%s: matchExpressions; use matchLabels", what)
+	}
+	if len(sel.MatchLabels) == 0 {
+		t.Errorf("%s: no matchLabels: it would select every pod in the namespace", what)
+		return false
+	}
+	for k, v := range sel.MatchLabels {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// pgDeployment returns the one Deployment of the PostgreSQL variant.
+func pgDeployment(t *testing.T, ms []manifest) (deployment, manifest) {
+	t.Helper()
+	deps, from := kubeIn[deployment](t, ms, kubePGDir, "Deployment")
+	if len(deps) != 1 {
+		t.Fatalf("%d Deployments in %s/, want 1", len(deps), kubePGDir)
+	}
+	return deps[0], from[0]
+}
+
+// rawSecurity is a Deployment's securityContexts as written.
+type rawSecurity struct {
+	Spec struct {
+		Template struct {
+			Spec struct {
+				SecurityContext map[string]any `yaml:"securityContext"`
+				Containers      []struct {
+					SecurityContext map[string]any `yaml:"securityContext"`
+				} `yaml:"containers"`
+			} `yaml:"spec"`
+		} `yaml:"template"`
+	} `yaml:"spec"`
+}
+
+func TestDeploymentPostgres(t *testing.T) {
+	t.Parallel()
+	ms := loadManifests(t, ".")
+	d, from := pgDeployment(t, ms)
+	spec := d.Spec
+	labels := spec.Template.Metadata.Labels
+
+	// Three replicas, replaced one at a time, within Slack's connections.
+	replicas := 0
+	if spec.Replicas == nil {
+		t.Error("replicas is not set: want 3 explicitly")
+	} else if replicas = *spec.Replicas; replicas != 3 {
+		t.Errorf("replicas = %d, want 3: one per zone, surviving the loss of one", replicas)
+	}
+	if spec.Strategy.Type != "RollingUpdate" {
+		t.Errorf("strategy.type = %q, want RollingUpdate: replicas share the database", spec.Strategy.Type)
+	}
+	if ru := spec.Strategy.RollingUpdate; ru == nil {
+		t.Error("no strategy.rollingUpdate: want maxUnavailable 0 and maxSurge 1 explicitly (the defaults are 25%)")
+	} else {
+		unavailable := intOrPercent(t, &ru.MaxUnavailable, replicas, false)
+		surge := intOrPercent(t, &ru.MaxSurge, replicas, true)
+		if unavailable != 0 {
+			t.Errorf("rollingUpdate.maxUnavailable resolves to %d, want 0: start the new replica before stopping an old one", unavailable)
+		}
+		if surge < 1 {
+			t.Errorf("rollingUpdate.maxSurge resolves to %d, want 1", surge)
+		}
+		if replicas+surge > slackMaxConnections {
+			t.Errorf("replicas %d + maxSurge %d = %d Socket Mode connections during a rollout; Slack allows %d per app",
+				replicas, surge, replicas+surge, slackMaxConnections)
+		}
+	}
+	if !selects(t, "selector", labelSelector{MatchLabels: spec.Selector.MatchLabels}, labels) {
+		t.Errorf("selector %v does not match the pod labels %v", spec.Selector.MatchLabels, labels)
+	}
+
+	// Spread across zones (a guarantee) and nodes.
+	pod := spec.Template.Spec
+	spread := map[string]topologySpread{}
+	for i, c := range pod.TopologySpreadConstraints {
+		if _, dup := spread[c.TopologyKey]; dup {
+			t.Errorf("topologySpreadConstraints: %s twice", c.TopologyKey)
+		}
+		spread[c.TopologyKey] = c
+		what := fmt.Sprintf("topologySpreadConstraints[%d] (%s)", i, c.TopologyKey)
+		if c.MaxSkew != 1 {
+			t.Errorf("%s: maxSkew %d, want 1", what, c.MaxSkew)
+		}
+		if c.WhenUnsatisfiable != "DoNotSchedule" && c.WhenUnsatisfiable != "ScheduleAnyway" {
+			t.Errorf("%s: whenUnsatisfiable %q", what, c.WhenUnsatisfiable)
+		}
+		if !selects(t, what+" labelSelector", c.LabelSelector, labels) {
+			t.Errorf("%s: labelSelector %v does not select the pods (labels %v): it spreads nothing", what, c.LabelSelector.MatchLabels, labels)
+		}
+		for _, k := range c.MatchLabelKeys {
+			if k != "pod-template-hash" {
+				t.Errorf("%s: matchLabelKeys %q, want only pod-template-hash", what, k)
+			}
+		}
+	}
+	for _, key := range []string{"topology.kubernetes.io/zone", "kubernetes.io/hostname"} {
+		if _, ok := spread[key]; !ok {
+			t.Errorf("no topologySpreadConstraint on %s", key)
+		}
+	}
+	if z, ok := spread["topology.kubernetes.io/zone"]; ok && z.WhenUnsatisfiable != "DoNotSchedule" {
+		t.Errorf("zone spread whenUnsatisfiable %q, want DoNotSchedule: a preference may put every replica in one zone", z.WhenUnsatisfiable)
+	}
+
+	if g := pod.TerminationGracePeriodSeconds; g == nil || *g < 10 {
+		t.Errorf("terminationGracePeriodSeconds = %v, want >= 10 (the bot needs up to 5 s after SIGTERM)", g)
+	}
+	if a := pod.AutomountServiceAccountToken; a == nil || *a {
+		t.Error("automountServiceAccountToken is not false: the bot never talks to the API server")
+	}
+	if e := pod.EnableServiceLinks; e == nil || *e {
+		t.Error("enableServiceLinks is not false: INCIDENTBOT_* service variables would mix with the configuration")
+	}
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%d containers, want 1", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	checkRestrictedPod(t, pod, c)
+
+	// The same hardening as the bbolt variant, but for fsGroup, which only
+	// gives the bot its volume.
+	raws := map[string]rawSecurity{}
+	for _, dir := range kubeDirs() {
+		for _, m := range ms {
+			if m.meta.Kind == "Deployment" && strings.HasPrefix(m.file, dir+"/") {
+				var r rawSecurity
+				if err := m.doc.Decode(&r); err != nil {
+					t.Fatalf("%s: %v", m.file, err)
+				}
+				delete(r.Spec.Template.Spec.SecurityContext, "fsGroup")
+				delete(r.Spec.Template.Spec.SecurityContext, "fsGroupChangePolicy")
+				raws[dir] = r
+			}
+		}
+	}
+	bb, pg := raws[kubeDir].Spec.Template.Spec, raws[kubePGDir].Spec.Template.Spec
+	if !reflect.DeepEqual(bb.SecurityContext, pg.SecurityContext) {
+		t.Errorf("pod securityContext %v, want %v as in %s/ (fsGroup aside)", pg.SecurityContext, bb.SecurityContext, kubeDir)
+	}
+	if len(bb.Containers) != 1 || len(pg.Containers) != 1 || !reflect.DeepEqual(bb.Containers[0].SecurityContext, pg.Containers[0].SecurityContext) {
+		t.Errorf("container securityContext differs from %s/", kubeDir)
+	}
+
+	// Environment: tokens and the database URL from the Secret.
+	env := checkEnv(t, c)
+	secrets, secretFrom := kubeIn[secret](t, ms, kubePGDir, "Secret")
+	checkSlackTokens(t, c, env, secrets, secretFrom)
+	if example, ok := checkSecretEnv(t, c, env, "INCIDENTBOT_DB", secrets, secretFrom); ok {
+		u, err := url.Parse(example)
+		switch {
+		case err != nil:
+			t.Errorf("example database URL: %v", err)
+		case u.Scheme != "postgres" && u.Scheme != "postgresql":
+			t.Errorf("example database URL scheme %q, want postgres or postgresql", u.Scheme)
+		case slices.Contains([]string{"", "disable", "allow", "prefer"}, u.Query().Get("sslmode")):
+			t.Errorf("example database URL sslmode=%q; want require or stricter: the password crosses the network", u.Query().Get("sslmode"))
+		}
+	}
+	if i, ok := env["INCIDENTBOT_REPLICA_ID"]; !ok {
+		t.Error("env INCIDENTBOT_REPLICA_ID is not set: replicas would share one lease holder name")
+	} else if e := c.Env[i]; e.Value != "" || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
+		t.Error("env INCIDENTBOT_REPLICA_ID is not from the downward API fieldRef metadata.name: it must differ per pod")
+	}
+	if i, ok := env["INCIDENTBOT_LEASE_TTL"]; ok {
+		if ttl, err := time.ParseDuration(c.Env[i].Value); err != nil || ttl < 3*time.Second {
+			t.Errorf("INCIDENTBOT_LEASE_TTL=%q, want a duration of at least 3s", c.Env[i].Value)
+		}
+	} else {
+		raw, err := os.ReadFile(from.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !regexp.MustCompile(`(?m)^\s*#\s*- name: INCIDENTBOT_LEASE_TTL\n\s*#\s*value: 15s$`).Match(raw) {
+			t.Errorf("%s does not show INCIDENTBOT_LEASE_TTL with its default 15s in a comment", from.file)
+		}
+	}
+	port := containerPortOf(t, c)
+	checkHTTPAddr(t, c, env, port)
+	checkProbes(t, c, port)
+
+	// Nothing persistent in the pod: the database holds everything.
+	if claims, _ := kubeIn[pvc](t, ms, kubePGDir, "PersistentVolumeClaim"); len(claims) > 0 {
+		t.Errorf("%d PersistentVolumeClaims in %s/, want none", len(claims), kubePGDir)
+	}
+	for _, v := range pod.Volumes {
+		if v.PersistentVolumeClaim != nil || v.EmptyDir == nil {
+			t.Errorf("volume %s is not an emptyDir: the replicas keep nothing on disk", v.Name)
+		}
+	}
+	checkResourcesAndScraping(t, c, spec.Template.Metadata.Annotations, port)
+}
+
+func TestPodDisruptionBudget(t *testing.T) {
+	t.Parallel()
+	ms := loadManifests(t, ".")
+	d, _ := pgDeployment(t, ms)
+	pdbs, from := kubeIn[podDisruptionBudget](t, ms, kubePGDir, "PodDisruptionBudget")
+	if len(pdbs) != 1 {
+		t.Fatalf("%d PodDisruptionBudgets in %s/, want 1", len(pdbs), kubePGDir)
+	}
+	p, file := pdbs[0], from[0].file
+	if from[0].meta.APIVersion != "policy/v1" {
+		t.Errorf("%s: apiVersion %s, want policy/v1", file, from[0].meta.APIVersion)
+	}
+	replicas := 0
+	if d.Spec.Replicas != nil {
+		replicas = *d.Spec.Replicas
+	}
+	switch {
+	case (p.Spec.MinAvailable.Kind == 0) == (p.Spec.MaxUnavailable.Kind == 0):
+		t.Errorf("%s: want exactly one of minAvailable and maxUnavailable", file)
+	case p.Spec.MaxUnavailable.Kind != 0:
+		if n := intOrPercent(t, &p.Spec.MaxUnavailable, replicas, true); n != 1 {
+			t.Errorf("%s: maxUnavailable resolves to %d of %d replicas, want 1", file, n, replicas)
+		}
+	default:
+		if n := intOrPercent(t, &p.Spec.MinAvailable, replicas, true); n != replicas-1 {
+			t.Errorf("%s: minAvailable resolves to %d of %d replicas, want %d", file, n, replicas, replicas-1)
+		}
+	}
+	if !selects(t, file+" selector", p.Spec.Selector, d.Spec.Template.Metadata.Labels) {
+		t.Errorf("%s: selector %v does not select the Deployment's pods (labels %v): it protects nothing",
+			file, p.Spec.Selector.MatchLabels, d.Spec.Template.Metadata.Labels)
+	}
+	if u := p.Spec.UnhealthyPodEvictionPolicy; u != "" && u != "AlwaysAllow" && u != "IfHealthyBudget" {
+		t.Errorf("%s: unhealthyPodEvictionPolicy %q", file, u)
+	}
+}
+
 func TestService(t *testing.T) {
 	t.Parallel()
 	ms := loadManifests(t, ".")
-	svcs, _ := kube[service](t, ms, "Service")
-	deps, _ := kube[deployment](t, ms, "Deployment")
-	if len(svcs) != 1 || len(deps) != 1 {
-		t.Fatalf("%d Services and %d Deployments, want 1 each", len(svcs), len(deps))
-	}
-	s, d := svcs[0], deps[0]
-	if s.Spec.Type != "" && s.Spec.Type != "ClusterIP" {
-		t.Errorf("Service type %s, want ClusterIP (nothing reaches the bot from outside)", s.Spec.Type)
-	}
-	if len(s.Spec.Selector) == 0 {
-		t.Error("Service has no selector")
-	}
-	for k, v := range s.Spec.Selector {
-		if d.Spec.Template.Metadata.Labels[k] != v {
-			t.Errorf("Service selector %s=%s does not select the pod (labels %v)", k, v, d.Spec.Template.Metadata.Labels)
-		}
-	}
-	c := d.Spec.Template.Spec.Containers[0]
-	want := containerPortOf(t, c)
-	if len(s.Spec.Ports) == 0 {
-		t.Fatal("Service has no ports")
-	}
-	for _, p := range s.Spec.Ports {
-		target := p.Port
-		if p.TargetPort.Kind != 0 {
-			target = resolvePort(t, c, &p.TargetPort)
-		}
-		if target != want {
-			t.Errorf("Service port %d targets %d, want the container port %d", p.Port, target, want)
-		}
+	for _, dir := range kubeDirs() {
+		t.Run(dir, func(t *testing.T) {
+			svcs, _ := kubeIn[service](t, ms, dir, "Service")
+			deps, _ := kubeIn[deployment](t, ms, dir, "Deployment")
+			if len(svcs) != 1 || len(deps) != 1 {
+				t.Fatalf("%d Services and %d Deployments, want 1 each", len(svcs), len(deps))
+			}
+			s, d := svcs[0], deps[0]
+			if s.Spec.Type != "" && s.Spec.Type != "ClusterIP" {
+				t.Errorf("Service type %s, want ClusterIP (nothing reaches the bot from outside)", s.Spec.Type)
+			}
+			if len(s.Spec.Selector) == 0 {
+				t.Error("Service has no selector")
+			}
+			for k, v := range s.Spec.Selector {
+				if d.Spec.Template.Metadata.Labels[k] != v {
+					t.Errorf("Service selector %s=%s does not select the pod (labels %v)", k, v, d.Spec.Template.Metadata.Labels)
+				}
+			}
+			c := d.Spec.Template.Spec.Containers[0]
+			want := containerPortOf(t, c)
+			if len(s.Spec.Ports) == 0 {
+				t.Fatal("Service has no ports")
+			}
+			for _, p := range s.Spec.Ports {
+				target := p.Port
+				if p.TargetPort.Kind != 0 {
+					target = resolvePort(t, c, &p.TargetPort)
+				}
+				if target != want {
+					t.Errorf("Service port %d targets %d, want the container port %d", p.Port, target, want)
+				}
+			}
+			if dir != kubePGDir {
+				return
+			}
+			// Several replicas: each has its own /metrics, and an unready one
+			// is the one to look at.
+			if s.Spec.ClusterIP != "None" {
+				t.Errorf("Service clusterIP %q, want None (headless): a virtual IP answers from a different replica at each scrape", s.Spec.ClusterIP)
+			}
+			if !s.Spec.PublishNotReadyAddresses {
+				t.Error("Service publishNotReadyAddresses is not true: an unready replica's metrics would be unreachable")
+			}
+		})
 	}
 }
 
 func TestKustomization(t *testing.T) {
 	t.Parallel()
-	ks, from := kube[kustomization](t, loadManifests(t, "."), "Kustomization")
-	if len(ks) != 1 {
-		t.Fatalf("%d Kustomizations, want 1", len(ks))
-	}
-	k := ks[0]
-	if k.Namespace != "" {
-		t.Errorf("%s sets namespace %q; leave it to kubectl -n", from[0].file, k.Namespace)
-	}
-	listed := map[string]bool{}
-	for _, r := range k.Resources {
-		listed[path.Clean(r)] = true
-		if _, err := os.Stat(filepath.Join(kubeDir, filepath.FromSlash(r))); err != nil {
-			t.Errorf("%s lists %s: %v", from[0].file, r, err)
-		}
-	}
-	if listed[secretExample] {
-		t.Errorf("%s lists %s: applying it would overwrite the real tokens with placeholders", from[0].file, secretExample)
-	}
-	entries, err := os.ReadDir(kubeDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		n := e.Name()
-		if (path.Ext(n) == ".yaml" || path.Ext(n) == ".yml") && n != "kustomization.yaml" && n != secretExample && !listed[n] {
-			t.Errorf("%s/%s is not listed in the kustomization's resources", kubeDir, n)
-		}
+	ms := loadManifests(t, ".")
+	for _, tc := range []struct {
+		dir  string
+		want []string // exactly these resources, or nil: every manifest but the example Secret
+	}{
+		{dir: kubeDir},
+		{dir: kubePGDir, want: []string{"deployment.yaml", "pdb.yaml", "service.yaml"}},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			ks, from := kubeIn[kustomization](t, ms, tc.dir, "Kustomization")
+			if len(ks) != 1 {
+				t.Fatalf("%d Kustomizations, want 1", len(ks))
+			}
+			k := ks[0]
+			if k.Namespace != "" {
+				t.Errorf("%s sets namespace %q; leave it to kubectl -n", from[0].file, k.Namespace)
+			}
+			listed := map[string]bool{}
+			for _, r := range k.Resources {
+				if listed[path.Clean(r)] {
+					t.Errorf("%s lists %s twice", from[0].file, r)
+				}
+				listed[path.Clean(r)] = true
+				if _, err := os.Stat(filepath.Join(tc.dir, filepath.FromSlash(r))); err != nil {
+					t.Errorf("%s lists %s: %v", from[0].file, r, err)
+				}
+			}
+			if listed[secretExample] {
+				t.Errorf("%s lists %s: applying it would overwrite the real tokens with placeholders", from[0].file, secretExample)
+			}
+			entries, err := os.ReadDir(tc.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				n := e.Name()
+				if (path.Ext(n) == ".yaml" || path.Ext(n) == ".yml") && n != "kustomization.yaml" && n != secretExample && !listed[n] {
+					t.Errorf("%s/%s is not listed in the kustomization's resources", tc.dir, n)
+				}
+			}
+			if tc.want != nil {
+				got := slices.Sorted(maps.Keys(listed))
+				if !slices.Equal(got, tc.want) {
+					t.Errorf("%s resources %v, want exactly %v", from[0].file, got, tc.want)
+				}
+			}
+		})
 	}
 }
 
-// TestKustomizeBuild renders the kustomization with kubectl, when it is
+// TestKustomizeBuild renders each kustomization with kubectl, when it is
 // installed, to catch what kustomize itself refuses.
 func TestKustomizeBuild(t *testing.T) {
 	t.Parallel()
@@ -586,26 +993,67 @@ func TestKustomizeBuild(t *testing.T) {
 	if err != nil {
 		t.Skip("kubectl not installed")
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, kubectl, "kustomize", kubeDir).CombinedOutput()
-	if err != nil {
-		t.Fatalf("kubectl kustomize %s: %v\n%s", kubeDir, err, out)
+	for _, tc := range []struct {
+		dir           string
+		want, without []string
+	}{
+		{kubeDir, []string{"Deployment", "PersistentVolumeClaim", "Service"}, []string{"Secret"}},
+		{kubePGDir, []string{"Deployment", "PodDisruptionBudget", "Service"}, []string{"Secret", "PersistentVolumeClaim"}},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, kubectl, "kustomize", tc.dir).CombinedOutput()
+			if err != nil {
+				t.Fatalf("kubectl kustomize %s: %v\n%s", tc.dir, err, out)
+			}
+			kinds := map[string]bool{}
+			dec := yaml.NewDecoder(bytes.NewReader(out))
+			for {
+				var m objectMeta
+				err := dec.Decode(&m)
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatalf("kubectl kustomize %s output: %v", tc.dir, err)
+				}
+				kinds[m.Kind] = true
+			}
+			for _, kind := range tc.want {
+				if !kinds[kind] {
+					t.Errorf("kubectl kustomize output has no %q", "kind: "+kind)
+				}
+			}
+			for _, kind := range tc.without {
+				if !kinds[kind] {
+					continue
+				}
+				switch kind {
+				case "Secret":
+					t.Error("kubectl kustomize output has a Secret: the placeholders would overwrite the real tokens")
+				default:
+					t.Errorf("kubectl kustomize output has a %s", kind)
+				}
+			}
+		})
 	}
-	for _, kind := range []string{"kind: Deployment", "kind: PersistentVolumeClaim", "kind: Service"} {
-		if !bytes.Contains(out, []byte(kind)) {
-			t.Errorf("kubectl kustomize output has no %q", kind)
-		}
-	}
-	if bytes.Contains(out, []byte("kind: Secret")) {
-		t.Error("kubectl kustomize output has a Secret: the placeholders would overwrite the real tokens")
-	}
+}
+
+// placeholderPassword reports whether the password of a database URL in an
+// example is obviously not a real one.
+func placeholderPassword(p string) bool {
+	return strings.Contains(p, "REPLACE") || strings.HasPrefix(p, "$") || strings.HasPrefix(p, "<") ||
+		slices.Contains([]string{"password", "PASSWORD", "…", "..."}, p)
 }
 
 func TestExamplesHoldNoRealTokens(t *testing.T) {
 	t.Parallel()
 	// Shapes of real Slack tokens; placeholders say REPLACE.
 	real := regexp.MustCompile(`xox[abpr]-[0-9]+-|xapp-[0-9]-`)
+	// A PostgreSQL URL with a password, which must be a placeholder.
+	dbURL := regexp.MustCompile(`postgres(?:ql)?://[^\s:/@'"]+:([^\s@'"]+)@`)
 	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.go") {
 			return err
@@ -617,18 +1065,34 @@ func TestExamplesHoldNoRealTokens(t *testing.T) {
 		if loc := real.FindIndex(b); loc != nil {
 			t.Errorf("%s: something like a real Slack token at byte %d", p, loc[0])
 		}
+		for _, m := range dbURL.FindAllSubmatchIndex(b, -1) {
+			if pw := string(b[m[2]:m[3]]); !placeholderPassword(pw) {
+				t.Errorf("%s: a database URL with the password %q at byte %d; write REPLACE-ME", p, pw, m[0])
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets, from := kube[secret](t, loadManifests(t, "."), "Secret")
-	for i, s := range secrets {
-		for k, v := range s.StringData {
-			if !strings.Contains(v, "REPLACE") {
-				t.Errorf("%s: stringData.%s = %q is not a placeholder", from[i].file, k, v)
+	ms := loadManifests(t, ".")
+	n := 0
+	for _, dir := range kubeDirs() {
+		secrets, from := kubeIn[secret](t, ms, dir, "Secret")
+		n += len(secrets)
+		for i, s := range secrets {
+			if len(s.Data) > 0 {
+				t.Errorf("%s: data (base64) hides what it holds; use stringData placeholders", from[i].file)
+			}
+			for k, v := range s.StringData {
+				if !strings.Contains(v, "REPLACE") {
+					t.Errorf("%s: stringData.%s = %q is not a placeholder", from[i].file, k, v)
+				}
 			}
 		}
+	}
+	if n < len(kubeDirs()) {
+		t.Errorf("%d example Secrets, want one in each of %v", n, kubeDirs())
 	}
 }
 
