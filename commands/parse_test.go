@@ -99,3 +99,29 @@ func TestParseImpactStart(t *testing.T) {
 		}
 	}
 }
+
+func TestNamedIncident(t *testing.T) {
+	tests := []struct {
+		word string
+		id   int64
+		ok   bool
+	}{
+		{"INC-7", 7, true},
+		{"inc-12", 12, true},
+		{"Inc-3", 3, true},
+		{"7", 0, false}, // a bare number stays text: "3 replicas down"
+		{"INC-", 0, false},
+		{"INC-0", 0, false},
+		{"INC-x", 0, false},
+		{"INC-7,", 0, false},
+		{"INCIDENT-7", 0, false},
+		{"investigating", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range tests {
+		id, ok := namedIncident(tt.word)
+		if id != tt.id || ok != tt.ok {
+			t.Errorf("namedIncident(%q) = %d, %v; want %d, %v", tt.word, id, ok, tt.id, tt.ok)
+		}
+	}
+}
