@@ -347,8 +347,8 @@ func (c *call) incident(usage string) (*incidentbot.Incident, error) {
 	}
 	if c.target == 0 {
 		if here == nil {
-			return nil, invalid(usage, "This command works on an incident: type it in the incident's channel, or name the incident first, "+
-				"like `/incident status INC-7 identified <text>` (`/incident list` shows them), or open one with `/incident open <title>`.")
+			return nil, invalid(usage, "This command works only in an incident channel, or with the incident named first, from anywhere: "+
+				"`/incident status INC-7 identified <text>` (`/incident list` shows them). Or open one with `/incident open <title>`.")
 		}
 		c.inc = here
 		return here, nil
