@@ -89,15 +89,31 @@ func slackError(method string, err error) error {
 	return &incidentbot.Error{Code: code, Message: msg, Op: "slack " + method, Err: err}
 }
 
+// CreateChannel creates a public channel. Slack's refusals are classified
+// here: name_taken is EConflict; a name Slack will not take (invalid_name,
+// invalid_name_specials, invalid_name_punctuation, invalid_name_maxlength,
+// invalid_name_required) EInvalid, so the caller can try a plainer one;
+// restricted_action (the workspace does not let apps create channels)
+// EForbidden; anything else as slackError does.
 func (s *slackAPI) CreateChannel(ctx context.Context, name string) (string, error) {
+	const method = "conversations.create"
 	ch, err := s.api.CreateConversationContext(ctx, slack.CreateConversationParams{ChannelName: name})
-	if err != nil {
-		if slackErrorCode(err) == "name_taken" {
-			return "", &incidentbot.Error{Code: incidentbot.EConflict, Message: fmt.Sprintf("the channel name %s is taken", name), Err: err}
-		}
-		return "", s.err("conversations.create", err)
+	if err == nil {
+		return ch.ID, nil
 	}
-	return ch.ID, nil
+	switch code := slackErrorCode(err); code {
+	case "name_taken":
+		return "", &incidentbot.Error{Code: incidentbot.EConflict, Message: fmt.Sprintf("the channel name %s is taken", name), Err: err}
+	case "invalid_name", "invalid_name_specials", "invalid_name_punctuation", "invalid_name_maxlength", "invalid_name_required":
+		s.metrics.APIError("slack", method, code)
+		return "", &incidentbot.Error{Code: incidentbot.EInvalid, Op: "slack " + method, Err: err,
+			Message: fmt.Sprintf("Slack refused the channel name %s (%s)", name, code)}
+	case "restricted_action":
+		s.metrics.APIError("slack", method, code)
+		return "", &incidentbot.Error{Code: incidentbot.EForbidden, Op: "slack " + method, Err: err,
+			Message: "this workspace does not allow apps to create channels (restricted_action)"}
+	}
+	return "", s.err(method, err)
 }
 
 func (s *slackAPI) Invite(ctx context.Context, channelID string, users ...string) error {

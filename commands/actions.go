@@ -8,7 +8,7 @@ import (
 	"github.com/incidentbot/incidentbot/slacktext"
 )
 
-const actionUsage = "/incident action <text> [@owner] [due:YYYY-MM-DD|due:+Nd]  or  /incident action done A<n>"
+const actionUsage = "/incident action [INC-n] <text> [@owner] [due:YYYY-MM-DD|due:+Nd]  or  /incident action [INC-n] done A<n>"
 
 func (c *call) action() (Result, error) {
 	first, rest := splitFirst(c.args)
@@ -102,11 +102,11 @@ func (c *call) actionDone(args string) (Result, error) {
 	n, ok := incidentbot.ParseActionKey(ref)
 	if !ok || extra != "" {
 		if ref == "" {
-			return Result{}, invalid("/incident action done A<n>", "Say which action item, like A2.")
+			return Result{}, invalid("/incident action [INC-n] done A<n>", "Say which action item, like A2.")
 		}
-		return Result{}, invalid("/incident action done A<n>", "%q is not an action item id: use the form A2.", args)
+		return Result{}, invalid("/incident action [INC-n] done A<n>", "%q is not an action item id: use the form A2.", args)
 	}
-	inc, err := c.incident("/incident action done A<n>")
+	inc, err := c.incident("/incident action [INC-n] done A<n>")
 	if err != nil {
 		return Result{}, err
 	}
@@ -115,7 +115,7 @@ func (c *call) actionDone(args string) (Result, error) {
 	inc, applied, err := c.update(inc.ID, false, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		ap := i.Action(n)
 		if ap == nil {
-			return nil, invalid("/incident action done A<n>", "%s has no action item A%d (it has %d); `/incident actions` lists them.", i.Key(), n, len(i.Actions))
+			return nil, invalid("/incident action [INC-n] done A<n>", "%s has no action item A%d (it has %d); `/incident actions` lists them.", i.Key(), n, len(i.Actions))
 		}
 		if ap.Status == incidentbot.ActionDone {
 			return nil, &incidentbot.Error{Code: incidentbot.EConflict, Message: ap.Key() + " is already done."}
@@ -136,10 +136,16 @@ func (c *call) actionDone(args string) (Result, error) {
 	return Result{Reply: fmt.Sprintf("%s closed.", a.Key()), Followup: c.tellChannel(inc, msg)}, nil
 }
 
-// actions lists this incident's items, or every open item outside an
-// incident channel.
+// actions lists the items of the incident named or whose channel it is typed
+// in, or every open item outside an incident channel.
 func (c *call) actions() (Result, error) {
-	inc, err := c.store.IncidentByChannel(c.ctx, c.inv.ChannelID)
+	var inc *incidentbot.Incident
+	var err error
+	if c.target != 0 {
+		inc, err = c.incident("/incident actions [INC-n]")
+	} else {
+		inc, err = c.store.IncidentByChannel(c.ctx, c.inv.ChannelID)
+	}
 	if err == nil {
 		if len(inc.Actions) == 0 {
 			return Result{Reply: inc.Key() + " has no action items yet. Add one with `" + "/incident action <text> @owner due:+7d`."}, nil
@@ -151,7 +157,7 @@ func (c *call) actions() (Result, error) {
 		}
 		return Result{Reply: b.String()}, nil
 	}
-	if incidentbot.ErrorCode(err) != incidentbot.ENotFound {
+	if c.target != 0 || incidentbot.ErrorCode(err) != incidentbot.ENotFound {
 		return Result{}, err
 	}
 	all, err := c.store.Incidents(c.ctx, false)

@@ -60,7 +60,7 @@ func (s *Service) refreshFollowup(inc *incidentbot.Incident) func(ctx context.Co
 	return func(ctx context.Context) error { return s.refreshHeader(ctx, inc.ID) }
 }
 
-const roleUsage = "/incident role <commander|comms|scribe|ops> <@user|me>"
+const roleUsage = "/incident role [INC-n] <commander|comms|scribe|ops> <@user|me>"
 
 func (c *call) role() (Result, error) {
 	roleArg, who := splitFirst(c.args)
@@ -123,7 +123,7 @@ func (c *call) role() (Result, error) {
 	}, nil
 }
 
-const statusUsage = "/incident status [investigating|identified|monitoring] <text>"
+const statusUsage = "/incident status [INC-n] [investigating|identified|monitoring] <text>"
 
 func (c *call) status() (Result, error) {
 	first, rest := splitFirst(c.args)
@@ -166,7 +166,7 @@ func (c *call) status() (Result, error) {
 	}, nil
 }
 
-const severityUsage = "/incident severity <sev1|sev2|sev3|sev4>"
+const severityUsage = "/incident severity [INC-n] <sev1|sev2|sev3|sev4>"
 
 func (c *call) severity() (Result, error) {
 	arg, extra := splitFirst(c.args)
@@ -211,7 +211,7 @@ func (c *call) severity() (Result, error) {
 	}, nil
 }
 
-const startedUsage = "/incident started <RFC3339 time or HH:MM in UTC>"
+const startedUsage = "/incident started [INC-n] <RFC3339 time or HH:MM in UTC>"
 
 func (c *call) started() (Result, error) {
 	at, err := parseImpactStart(c.args, c.now())
@@ -246,7 +246,7 @@ func (c *call) started() (Result, error) {
 	}, nil
 }
 
-const resolveUsage = "/incident resolve [summary]"
+const resolveUsage = "/incident resolve [INC-n] [summary]"
 
 func (c *call) resolve() (Result, error) {
 	inc, err := c.openIncident(resolveUsage)
@@ -275,8 +275,14 @@ func (c *call) resolve() (Result, error) {
 		msg += "\n" + slacktext.Escape(summary)
 	}
 	reply := fmt.Sprintf("%s is resolved. Reminders stop; the channel keeps recording follow-up work.", inc.Key())
+	if !ChannelUsable(inc) {
+		reply = fmt.Sprintf("%s is resolved.", inc.Key())
+	}
 	fns := []func(context.Context) error{c.tellEveryone(inc, msg)}
-	if c.deps.Drafts != nil {
+	switch {
+	case c.deps.Drafts != nil && !ChannelUsable(inc):
+		reply += fmt.Sprintf(" It has no usable channel for the post-mortem draft: the operators can write it with `incidentbot export %s`.", inc.Key())
+	case c.deps.Drafts != nil:
 		reply += " The post-mortem draft is being uploaded to the channel."
 		fns = append(fns, func(ctx context.Context) error { return c.uploadDraft(ctx, inc.ID, c.inv.UserID) })
 	}

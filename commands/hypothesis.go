@@ -8,7 +8,7 @@ import (
 	"github.com/incidentbot/incidentbot/slacktext"
 )
 
-const hypothesisUsage = "/incident hypothesis <text>  or  /incident hypothesis confirm|reject H<n> [note]"
+const hypothesisUsage = "/incident hypothesis [INC-n] <text>  or  /incident hypothesis [INC-n] confirm|reject H<n> [note]"
 
 func (c *call) hypothesis() (Result, error) {
 	first, rest := splitFirst(c.args)

@@ -17,8 +17,11 @@ func mention(user string) string {
 }
 
 // channelLink is the markup for inc's channel, or a note while it is being
-// created.
+// created or when Slack refused to create it.
 func channelLink(inc *incidentbot.Incident) string {
+	if inc.ChannelID == "" && inc.ChannelRefused != "" {
+		return "(no channel: Slack refused to create it)"
+	}
 	if inc.ChannelID == "" {
 		return "(channel being created)"
 	}
@@ -70,4 +73,5 @@ const helpText = "*incidentbot* — `/incident <command>`\n" +
 	"• `resolve [summary]` — resolve and draft the post-mortem\n" +
 	"• `postmortem` — upload the current post-mortem draft\n" +
 	"• `list` — open incidents · `help` — this text\n" +
-	"Commands other than open, list and help act on the incident whose channel they are typed in."
+	"Commands other than open, list and help act on the incident whose channel they are typed in, " +
+	"or, typed anywhere else, on the incident named first: `resolve INC-7 <summary>`, `status INC-7 identified <text>`."

@@ -86,17 +86,29 @@ func (s *Service) Open(ctx context.Context, req OpenRequest) (Result, error) {
 		reply += " PagerDuty is being paged."
 	}
 	return Result{
-		Reply:    reply,
-		Followup: func(ctx context.Context) error { return s.setUpChannel(ctx, stored) },
+		Reply: reply,
+		Followup: func(ctx context.Context) error {
+			err := s.setUpChannel(ctx, stored)
+			if r, ok := errors.AsType[*refusal](err); ok && r.told {
+				return nil // the declarer has the whole story in one message
+			}
+			return err
+		},
 	}, nil
 }
 
 // maxNameAttempts bounds the suffixes tried when channel names are taken.
 const maxNameAttempts = 20
 
-// setUpChannel creates the incident's channel and makes it usable.
+// setUpChannel creates the incident's channel and makes it usable. Taken
+// names get a suffix; a name Slack refuses (non-ASCII letters a workspace
+// will not take…) is tried once more as the plain "<prefix>-<n>". When
+// the workspace forbids creating channels the refusal is recorded, and told
+// to the declarer and announced the first time, and a *refusal (code
+// EForbidden) is returned: the scheduler's channel repair tries again.
 func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) error {
-	base := ChannelName(s.cfg.ChannelPrefix, inc.ID, inc.Title)
+	base := channelName(s.cfg.ChannelPrefix, inc.ID, inc.Title, s.userNames(ctx))
+	plain := PlainChannelName(s.cfg.ChannelPrefix, inc.ID)
 	name, id := base, ""
 	var err error
 	for n := 2; ; n++ {
@@ -104,14 +116,22 @@ func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) e
 		if err == nil {
 			break
 		}
-		if incidentbot.ErrorCode(err) != incidentbot.EConflict || n > maxNameAttempts {
-			return fmt.Errorf("create the channel of %s: %w", inc.Key(), err)
+		switch code := incidentbot.ErrorCode(err); {
+		case code == incidentbot.EConflict && n <= maxNameAttempts:
+			name = withSuffix(base, n)
+			continue
+		case code == incidentbot.EInvalid && base != plain:
+			base, name, n = plain, plain, 1
+			continue
+		case code == incidentbot.EForbidden:
+			return s.channelRefused(ctx, inc, err)
 		}
-		name = withSuffix(base, n)
+		return fmt.Errorf("create the channel of %s: %w", inc.Key(), err)
 	}
 	now := s.now()
 	inc, _, err = s.updateIncident(ctx, inc.ID, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		i.ChannelID, i.ChannelName = id, name
+		i.ChannelRefused, i.ChannelRefusedAt = "", time.Time{}
 		return []incidentbot.TimelineEvent{{Kind: incidentbot.EventChannel, At: now, Ref: id, Text: name}}, nil
 	})
 	if err != nil {
@@ -131,6 +151,80 @@ func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) e
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// userNames names the users the store knows, for channel names; none when
+// the store cannot be read (the name then leaves mentions out).
+func (s *Service) userNames(ctx context.Context) slacktext.Names {
+	users, err := s.store.Users(ctx)
+	if err != nil || len(users) == 0 {
+		return slacktext.Names{}
+	}
+	return slacktext.Names{User: func(id string) string { return users[id].Name }}
+}
+
+// refusal is the error of a channel Slack refused to create; told is set
+// when this attempt told the declarer.
+type refusal struct {
+	err  error
+	told bool
+}
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+// channelRefused records that Slack refused to create inc's channel with
+// cause (code EForbidden): ChannelRefusedAt is the attempt's time, and the
+// first time also ChannelRefused and a channel_refused timeline event.
+// That first time it tells the declarer by DM, in one message, what
+// happened and what to do, and announces the incident without a channel.
+// It returns a *refusal wrapping cause, joined with what failed.
+func (s *Service) channelRefused(ctx context.Context, inc *incidentbot.Incident, cause error) error {
+	now := s.now()
+	why := incidentbot.ErrorMessage(cause)
+	first := false
+	stored, _, err := s.updateIncident(ctx, inc.ID, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+		i.ChannelRefusedAt = now
+		if i.ChannelRefused != "" {
+			return nil, nil
+		}
+		first = true
+		i.ChannelRefused = why
+		return []incidentbot.TimelineEvent{{Kind: incidentbot.EventChannelRefused, At: now, Text: why}}, nil
+	})
+	r := &refusal{err: fmt.Errorf("create the channel of %s: %w", inc.Key(), cause)}
+	if err != nil {
+		return errors.Join(r, fmt.Errorf("record that Slack refused the channel of %s: %w", inc.Key(), err))
+	}
+	if !first {
+		return r
+	}
+	var errs []error
+	if _, err := s.deps.Poster.Post(ctx, stored.Declarer, refusedText(stored, why)); err != nil {
+		errs = append(errs, fmt.Errorf("tell the declarer of %s that its channel was refused: %w", stored.Key(), err))
+	}
+	if s.cfg.AnnounceChannel != "" {
+		text := fmt.Sprintf(":rotating_light: *%s* (%s) opened by %s: %s — it has no channel: Slack refused to create one. "+
+			"Act on it from any channel by naming it: `/incident status %s <update>`.",
+			stored.Key(), stored.Severity, mention(stored.Declarer), slacktext.Escape(stored.Title), stored.Key())
+		if _, err := s.deps.Poster.Post(ctx, s.cfg.AnnounceChannel, text); err != nil {
+			errs = append(errs, fmt.Errorf("announce %s: %w", stored.Key(), err))
+		}
+	}
+	r.told = len(errs) == 0
+	return errors.Join(append([]error{r}, errs...)...)
+}
+
+// refusedText is the one message that tells the declarer of inc that Slack
+// refused to create its channel, and what to do.
+func refusedText(inc *incidentbot.Incident, why string) string {
+	k := inc.Key()
+	return fmt.Sprintf(":no_entry: Slack refused to create a channel for *%s* (%s): %s.\n"+
+		"The incident is open and everything is recorded. The bot keeps trying to create the channel, slowly, and invites you when it exists.\n"+
+		"*What to do:* ask a Slack admin to allow apps to create channels (workspace settings, channel management permissions). "+
+		"Meanwhile, work the incident from any channel by naming it first — `/incident status %s <update>`, `/incident role %s commander me`, "+
+		"`/incident action %s <text> @owner` — and close it with `/incident resolve %s <summary>`.",
+		k, slacktext.Escape(inc.Title), slacktext.Escape(why), k, k, k, k)
 }
 
 // postHeader posts and pins the header and records its ts.
@@ -196,8 +290,12 @@ func (s *Service) updateHeader(ctx context.Context, id int64) error {
 
 // ResumeChannels sets up the channel of every open incident opened before
 // the given time that has none: the bot stopped, or Slack kept failing,
-// between recording the incident and creating its channel. It runs at
-// start-up; incidents opened since are being set up by their own command.
+// between recording the incident and creating its channel, or the
+// workspace forbids apps to create channels. The scheduler runs it at
+// start-up and then slowly, with a time that leaves out incidents whose own
+// command may still be setting them up. A resolved incident is left alone,
+// so resolving one (by id) ends the retries. Errors are joined; a
+// forbidden creation is among them (code EForbidden), told only once.
 func (s *Service) ResumeChannels(ctx context.Context, before time.Time) error {
 	incs, err := s.store.Incidents(ctx, true)
 	if err != nil {

@@ -330,7 +330,7 @@ func (s *Service) bringOnCall(ctx context.Context, inc *incidentbot.Incident, ca
 	return mutate, strings.Join(lines, "\n"), nil
 }
 
-const pageUsage = "/incident page [note]"
+const pageUsage = "/incident page [INC-n] [note]"
 
 func (c *call) page() (Result, error) {
 	if c.deps.Pager == nil {

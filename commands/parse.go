@@ -102,14 +102,27 @@ func parseImpactStart(s string, now time.Time) (time.Time, error) {
 
 // ChannelName returns the Slack channel name for incident id with title:
 // "<prefix>-<id>-<slug>", lowercase, only a-z, 0-9, '-' and '_', at most 80
-// characters (Slack's rules).
+// characters (Slack's rules). The slug reads the title's markup as a person
+// does (a link is its label or host, a mention the label) and drops
+// diacritics (see slacktext.SlugText).
 func ChannelName(prefix string, id int64, title string) string {
+	return channelName(prefix, id, title, slacktext.Names{})
+}
+
+// PlainChannelName is the name without a slug, "<prefix>-<id>": what is
+// tried when Slack refuses the name with the title in it.
+func PlainChannelName(prefix string, id int64) string {
+	return channelName(prefix, id, "", slacktext.Names{})
+}
+
+// channelName is ChannelName with mentions named from names.
+func channelName(prefix string, id int64, title string, names slacktext.Names) string {
 	p := truncateName(slacktext.Slug(prefix), MaxPrefix)
 	if p == "" {
 		p = "inc"
 	}
 	base := fmt.Sprintf("%s-%d", p, id)
-	s := slacktext.Slug(slacktext.Decode(title))
+	s := slacktext.SlugText(title, names)
 	name := base
 	if s != "" {
 		name += "-" + s

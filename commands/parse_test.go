@@ -17,7 +17,11 @@ func TestChannelName(t *testing.T) {
 		{"inc", 1, "Checkout latency spike", "inc-1-checkout-latency-spike"},
 		{"inc", 12, "  DB: 500s on /api/v2 (EU)!! ", "inc-12-db-500s-on-api-v2-eu"},
 		{"INC", 3, "snake_case_ok", "inc-3-snake_case_ok"},
-		{"inc", 4, "Ünïcödé only ☃", "inc-4-n-c-d-only"},
+		{"inc", 4, "Ünïcödé only ☃", "inc-4-unicode-only"}, // diacritics removed (issue 11), no longer the letters
+		{"inc", 7, "Ärger: <https://status.example.com/x|Statusseite> down", "inc-7-arger-statusseite-down"},
+		{"inc", 8, "<https://status.example.com/x> down, <@U1|zoë> paged", "inc-8-status-example-com-down-zoe-paged"},
+		{"inc", 9, "<@U1> paged about <#C1|général>", "inc-9-paged-about-general"},
+		{"Störung", 10, "Straße gesperrt", "storung-10-strasse-gesperrt"},
 		{"inc", 5, "☃☃☃", "inc-5"},
 		{"inc", 6, long, strings.TrimRight(("inc-6-" + strings.Repeat("very-long-title-", 10))[:80], "-")},
 	}
@@ -92,6 +96,32 @@ func TestParseImpactStart(t *testing.T) {
 		got, err := parseImpactStart(tt.in, now)
 		if (err != nil) != tt.wantErr || !got.Equal(tt.want) {
 			t.Errorf("parseImpactStart(%q) = %v, %v; want %v (error %v)", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestNamedIncident(t *testing.T) {
+	tests := []struct {
+		word string
+		id   int64
+		ok   bool
+	}{
+		{"INC-7", 7, true},
+		{"inc-12", 12, true},
+		{"Inc-3", 3, true},
+		{"7", 0, false}, // a bare number stays text: "3 replicas down"
+		{"INC-", 0, false},
+		{"INC-0", 0, false},
+		{"INC-x", 0, false},
+		{"INC-7,", 0, false},
+		{"INCIDENT-7", 0, false},
+		{"investigating", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range tests {
+		id, ok := namedIncident(tt.word)
+		if id != tt.id || ok != tt.ok {
+			t.Errorf("namedIncident(%q) = %d, %v; want %d, %v", tt.word, id, ok, tt.id, tt.ok)
 		}
 	}
 }

@@ -13,9 +13,9 @@ import (
 const FollowUpAfter = 14 * 24 * time.Hour
 
 func (c *call) postmortem() (Result, error) {
-	const usage = "/incident postmortem"
+	const usage = "/incident postmortem [INC-n]"
 	if c.args != "" {
-		return Result{}, invalid(usage, "`postmortem` takes no arguments.")
+		return Result{}, invalid(usage, "`postmortem` takes no arguments but the incident's id.")
 	}
 	if c.deps.Drafts == nil {
 		return Result{}, &incidentbot.Error{Code: incidentbot.EUnavailable, Message: "Post-mortem drafts are not enabled on this bot."}
@@ -23,6 +23,10 @@ func (c *call) postmortem() (Result, error) {
 	inc, err := c.incident(usage)
 	if err != nil {
 		return Result{}, err
+	}
+	if !ChannelUsable(inc) {
+		return Result{}, &incidentbot.Error{Code: incidentbot.EConflict, Message: fmt.Sprintf("%s has no channel the draft can be uploaded to. "+
+			"The operators can write it with `incidentbot export %s`.", inc.Key(), inc.Key())}
 	}
 	return Result{
 		Reply:    fmt.Sprintf("Drafting the post-mortem of %s; it will be uploaded here as %s-postmortem.md.", inc.Key(), inc.Key()),

@@ -82,7 +82,7 @@ func (s *Service) Remind(ctx context.Context, id int64) error {
 	return nil
 }
 
-const snoozeUsage = "/incident snooze <duration, at most 2h>  (for example 30m)"
+const snoozeUsage = "/incident snooze [INC-n] <duration, at most 2h>  (for example 30m)"
 
 func (c *call) snooze() (Result, error) {
 	d, err := time.ParseDuration(strings.TrimSpace(c.args))

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,8 @@ type IncidentReader interface {
 // Users records people's names, so that what the bot shows later names them.
 type Users interface {
 	PutUsers(ctx context.Context, users ...incidentbot.User) error
+	// Users returns every known user by ID (channel names use them).
+	Users(ctx context.Context) (map[string]incidentbot.User, error)
 }
 
 // Slack's capabilities, one interface each, so that a test double implements
@@ -46,8 +49,10 @@ type Poster interface {
 
 // Channels creates and sets up channels.
 type Channels interface {
-	// CreateChannel creates a public channel; a taken name fails with
-	// code EConflict.
+	// CreateChannel creates a public channel. A taken name fails with code
+	// EConflict, a name Slack refuses (invalid_name_specials…) with
+	// EInvalid, and a workspace that forbids apps to create channels
+	// (restricted_action) with EForbidden.
 	CreateChannel(ctx context.Context, name string) (channelID string, err error)
 	// Invite adds users to a channel; users already in it are not an error.
 	Invite(ctx context.Context, channelID string, users ...string) error
@@ -207,24 +212,25 @@ var subcommands = func() map[string]subcommand {
 	for _, sc := range []struct {
 		names []string
 		run   func(*call) (Result, error)
+		byID  bool // acts on an incident, which its first argument may name
 	}{
-		{[]string{"help"}, func(*call) (Result, error) { return Result{Reply: slacktext.Escape(helpText)}, nil }},
-		{[]string{"open", "declare", "new"}, (*call).open},
-		{[]string{"list"}, (*call).list},
-		{[]string{"role"}, (*call).role},
-		{[]string{"status", "update"}, (*call).status},
-		{[]string{"severity", "sev"}, (*call).severity},
-		{[]string{"hypothesis", "hyp"}, (*call).hypothesis},
-		{[]string{"action"}, (*call).action},
-		{[]string{"actions"}, (*call).actions},
-		{[]string{"started"}, (*call).started},
-		{[]string{"resolve"}, (*call).resolve},
-		{[]string{"snooze"}, (*call).snooze},
-		{[]string{"postmortem", "pm"}, (*call).postmortem},
-		{[]string{"page"}, (*call).page},
+		{[]string{"help"}, func(*call) (Result, error) { return Result{Reply: slacktext.Escape(helpText)}, nil }, false},
+		{[]string{"open", "declare", "new"}, (*call).open, false},
+		{[]string{"list"}, (*call).list, false},
+		{[]string{"role"}, (*call).role, true},
+		{[]string{"status", "update"}, (*call).status, true},
+		{[]string{"severity", "sev"}, (*call).severity, true},
+		{[]string{"hypothesis", "hyp"}, (*call).hypothesis, true},
+		{[]string{"action"}, (*call).action, true},
+		{[]string{"actions"}, (*call).actions, true},
+		{[]string{"started"}, (*call).started, true},
+		{[]string{"resolve"}, (*call).resolve, true},
+		{[]string{"snooze"}, (*call).snooze, true},
+		{[]string{"postmortem", "pm"}, (*call).postmortem, true},
+		{[]string{"page"}, (*call).page, true},
 	} {
 		for _, name := range sc.names {
-			m[name] = subcommand{name: name, run: sc.run}
+			m[name] = subcommand{name: name, run: sc.run, byID: sc.byID}
 		}
 	}
 	return m
@@ -234,6 +240,7 @@ var subcommands = func() map[string]subcommand {
 type subcommand struct {
 	name string // as typed, lower case: metrics count aliases apart
 	run  func(*call) (Result, error)
+	byID bool // its first argument may name the incident: INC-7
 }
 
 // lookup returns the subcommand of a command text ("" is help) and the rest
@@ -252,13 +259,58 @@ func lookup(text string) (subcommand, string, bool) {
 // ENotFound and EConflict carry a message for the user that says what was
 // wrong and the right form; EUnavailable and EInternal mean nothing was
 // recorded. On error nothing was changed.
+//
+// A command that acts on an incident acts on the one whose channel it is
+// typed in, or on the one its first argument names (INC-7, any case). Typed
+// in the channel of another incident, a named id is refused (EInvalid):
+// there it is more likely a slip than a wish to change another incident.
 func (s *Service) Handle(ctx context.Context, inv Invocation) (Result, error) {
 	sc, rest, ok := lookup(inv.Text)
 	if !ok {
 		sub, _ := splitFirst(inv.Text)
 		return Result{}, invalid("", "`%s` is not an /incident command.\n%s", sub, helpText)
 	}
-	return sc.run(&call{Service: s, ctx: ctx, inv: inv, args: rest})
+	c := &call{Service: s, ctx: ctx, inv: inv, args: rest}
+	if sc.byID {
+		first, after := splitFirst(rest)
+		if id, ok := namedIncident(first); ok {
+			c.target, c.args = id, after
+		}
+	}
+	res, err := sc.run(c)
+	if err == nil && c.elsewhere && c.inc != nil && res.Reply != "" && !ChannelUsable(c.inc) {
+		res.Reply += " " + noChannelNote(c.inc)
+	}
+	return res, err
+}
+
+// namedIncident reports whether word names an incident: "INC-7", in any
+// case. A bare number does not, so that text such as "3 replicas down"
+// is not taken for an id.
+func namedIncident(word string) (int64, bool) {
+	if len(word) <= 4 || !strings.EqualFold(word[:4], "INC-") {
+		return 0, false
+	}
+	id, err := incidentbot.ParseIncidentKey(word)
+	return id, err == nil
+}
+
+// ChannelUsable reports whether the bot can post in inc's channel: it has
+// one, and Slack has not reported it archived, deleted or the bot removed.
+func ChannelUsable(inc *incidentbot.Incident) bool {
+	return inc.ChannelID != "" && inc.ChannelGone == ""
+}
+
+// noChannelNote tells the caller of a command acting on inc from elsewhere
+// that its channel did not hear of it.
+func noChannelNote(inc *incidentbot.Incident) string {
+	switch {
+	case inc.ChannelID == "" && inc.ChannelRefused != "":
+		return fmt.Sprintf("(%s has no channel: Slack refused to create it, so this is recorded and announced but posted in no incident channel.)", inc.Key())
+	case inc.ChannelID == "":
+		return fmt.Sprintf("(%s has no channel yet, so this is recorded but posted in no incident channel.)", inc.Key())
+	}
+	return fmt.Sprintf("(The channel of %s cannot be used (%s), so this is recorded but not posted there.)", inc.Key(), slacktext.Escape(inc.ChannelGone))
 }
 
 // Subcommand names the subcommand of a command text for metrics: one of a
@@ -275,18 +327,45 @@ type call struct {
 	*Service
 	ctx  context.Context
 	inv  Invocation
-	args string
+	args string // the arguments, without a leading incident id
+	// target is the incident the first argument named; zero when none.
+	target int64
+	// inc is the incident the command acts on, once incident() found it;
+	// elsewhere is set when the command was typed outside its channel.
+	inc       *incidentbot.Incident
+	elsewhere bool
 }
 
-// incident returns the incident whose channel the command was typed in.
+// incident returns the incident the command acts on: the one its first
+// argument named, else the one whose channel it was typed in. An id that
+// names no incident fails with ENotFound, one that names another incident
+// than the channel's, or none outside an incident channel, with EInvalid.
 func (c *call) incident(usage string) (*incidentbot.Incident, error) {
-	inc, err := c.store.IncidentByChannel(c.ctx, c.inv.ChannelID)
+	here, err := c.store.IncidentByChannel(c.ctx, c.inv.ChannelID)
+	if err != nil && incidentbot.ErrorCode(err) != incidentbot.ENotFound {
+		return nil, err
+	}
+	if c.target == 0 {
+		if here == nil {
+			return nil, invalid(usage, "This command works only in an incident channel, or with the incident named first, from anywhere: "+
+				"`/incident status INC-7 identified <text>` (`/incident list` shows them). Or open one with `/incident open <title>`.")
+		}
+		c.inc = here
+		return here, nil
+	}
+	key := incidentbot.IncidentKey(c.target)
+	if here != nil && here.ID != c.target {
+		return nil, invalid(usage, "This is the channel of %s, not of %s. To act on %s, type the command in its channel or outside any incident channel: `/incident <command> %s …`.",
+			here.Key(), key, key, key)
+	}
+	inc, err := c.store.Incident(c.ctx, c.target)
 	if incidentbot.ErrorCode(err) == incidentbot.ENotFound {
-		return nil, invalid(usage, "This command works only in an incident channel. Type it in the channel of the incident (see `/incident list`), or open one with `/incident open <title>`.")
+		return nil, &incidentbot.Error{Code: incidentbot.ENotFound, Message: key + " does not exist. `/incident list` shows the open incidents.", Err: err}
 	}
 	if err != nil {
 		return nil, err
 	}
+	c.inc, c.elsewhere = inc, here == nil
 	return inc, nil
 }
 

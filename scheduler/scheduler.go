@@ -77,6 +77,9 @@ type Config struct {
 	// OutboxBackoff spaces the retries of PagerDuty calls; zero means
 	// OutboxBackoff().
 	OutboxBackoff Backoff
+	// ChannelRepair is how often Jobs.Channels runs after its first run at
+	// start-up; zero means ChannelRepairInterval.
+	ChannelRepair time.Duration
 	// Logger gets failures (warnings when retried, errors when final); nil
 	// discards them.
 	Logger logrus.FieldLogger
@@ -87,6 +90,17 @@ const (
 	overdueTimeout = 5 * time.Minute
 	repairTimeout  = 2 * time.Minute
 )
+
+// ChannelRepairInterval is how often incidents left without a channel get
+// another attempt at creating it: slowly, because the usual cause is a
+// workspace that forbids apps to create channels (restricted_action), which
+// only an admin can change, and each attempt is a Slack call.
+const ChannelRepairInterval = 10 * time.Minute
+
+// repairGrace leaves out of a periodic channel repair the incidents opened
+// so recently that their own command may still be creating the channel (a
+// command's follow-up runs for at most 2 minutes).
+const repairGrace = 5 * time.Minute
 
 // Scheduler runs scheduled work. Create it with New, give it its work with
 // Schedule, keep it told of every incident written with Observe, and run it
@@ -114,6 +128,9 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
+	}
+	if cfg.ChannelRepair <= 0 {
+		cfg.ChannelRepair = ChannelRepairInterval
 	}
 	if cfg.OutboxBackoff == (Backoff{}) {
 		cfg.OutboxBackoff = OutboxBackoff()
@@ -208,7 +225,8 @@ func (s *Scheduler) SweepOutbox(ctx context.Context, now time.Time) (int, error)
 
 // Run loads the due times, repairs the channels of incidents opened before
 // it started, and then, until ctx ends, sweeps the reminders and the outbox
-// every tick and runs the overdue action DMs on every cron firing. It returns
+// every tick, runs the overdue action DMs on every cron firing and repairs
+// missing channels again every Config.ChannelRepair. It returns
 // after the work in progress has finished: nil when ctx ended, an error when
 // the due times could not be loaded. A Scheduler runs once at a time; after
 // Run returns it may run again (it reloads).
@@ -220,11 +238,15 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if s.jobs.Channels != nil {
 		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(ctx, repairTimeout)
-			defer cancel()
-			if err := s.jobs.Channels.ResumeChannels(ctx, start); err != nil {
-				s.log.WithError(err).Warn("could not set up the channels of incidents left without one")
-			}
+			s.repairChannels(ctx, start)
+			next := start.Add(s.cfg.ChannelRepair)
+			s.every(ctx, func(now time.Time) {
+				if now.Before(next) {
+					return
+				}
+				next = now.Add(s.cfg.ChannelRepair)
+				s.repairChannels(ctx, now.Add(-repairGrace))
+			})
 		})
 	}
 	if s.reminders != nil {
@@ -272,6 +294,15 @@ func (s *Scheduler) every(ctx context.Context, fn func(now time.Time)) {
 		case <-t.C:
 			fn(s.cfg.Now())
 		}
+	}
+}
+
+// repairChannels runs one channel repair for incidents opened before.
+func (s *Scheduler) repairChannels(ctx context.Context, before time.Time) {
+	ctx, cancel := context.WithTimeout(ctx, repairTimeout)
+	defer cancel()
+	if err := s.jobs.Channels.ResumeChannels(ctx, before); err != nil {
+		s.log.WithError(err).Warn("could not set up the channels of incidents left without one; trying again in " + s.cfg.ChannelRepair.String())
 	}
 }
 

@@ -16,8 +16,11 @@
 //     notify nobody (no <!here>, no "@channel") and disguise no link.
 //   - PlainText renders text as the person typed it, mentions resolved to
 //     names, for the post-mortem's markdown and for transcripts.
-//   - Slug reduces text to the characters a Slack channel name may hold.
+//   - Slug reduces text to the characters a Slack channel name may hold,
+//     diacritics removed; SlugText does so for text as Slack sent it, its
+//     markup read as a person would (a link's label, a person's name).
 //
 // Nothing here fails: malformed markup is kept as text. The package imports
-// the standard library only; markdown escaping belongs to templates.
+// the standard library and, for Slug's Unicode folding, golang.org/x/text;
+// markdown escaping belongs to templates.
 package slacktext

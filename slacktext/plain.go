@@ -18,6 +18,12 @@ type Names struct {
 // &amp; are decoded in one pass, so "&amp;lt;" becomes "&lt;", as typed. A
 // "<" that does not open Slack markup is kept. PlainText does not fail.
 func PlainText(s string, names Names) string {
+	return render(s, names, false)
+}
+
+// render is PlainText; forSlug renders markup for a channel name instead
+// (see SlugText).
+func render(s string, names Names, forSlug bool) string {
 	if !strings.ContainsAny(s, "<&") {
 		return s
 	}
@@ -43,7 +49,7 @@ func PlainText(s string, names Names) string {
 			continue
 		}
 		inner := s[1 : 1+end]
-		if out, ok := markup(inner, names); ok {
+		if out, ok := markup(inner, names, forSlug); ok {
 			b.WriteString(out)
 			s = s[end+2:]
 			continue
@@ -55,8 +61,10 @@ func PlainText(s string, names Names) string {
 }
 
 // markup renders the inside of one <...> Slack markup; false means it is
-// not Slack markup (e.g. a literal "<script>").
-func markup(inner string, names Names) (string, bool) {
+// not Slack markup (e.g. a literal "<script>"). forSlug renders a link as
+// its label, else its host, and leaves out a user or channel whose name is
+// unknown (no name, no label), rather than showing its id.
+func markup(inner string, names Names, forSlug bool) (string, bool) {
 	if inner == "" {
 		return "", false
 	}
@@ -77,6 +85,9 @@ func markup(inner string, names Names) (string, bool) {
 		if label != "" {
 			return "@" + strings.TrimPrefix(label, "@"), true
 		}
+		if forSlug {
+			return "", true
+		}
 		return "@" + id, true
 	case '#':
 		if name := lookup(names.Channel, target[1:]); name != "" {
@@ -84,6 +95,9 @@ func markup(inner string, names Names) (string, bool) {
 		}
 		if label != "" {
 			return "#" + label, true
+		}
+		if forSlug {
+			return "", true
 		}
 		return target, true
 	case '!':
@@ -95,6 +109,9 @@ func markup(inner string, names Names) (string, bool) {
 	}
 	if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") || strings.HasPrefix(target, "tel:") {
 		target = Decode(target)
+		if forSlug {
+			return linkSlugText(target, label), true
+		}
 		if label == "" || label == target {
 			return target, true
 		}

@@ -152,13 +152,47 @@ func TestPlainTextNames(t *testing.T) {
 	}
 }
 
+func TestSlugText(t *testing.T) {
+	names := Names{
+		User:    func(id string) string { return map[string]string{"U1": "Zoë Ünal"}[id] },
+		Channel: func(id string) string { return map[string]string{"C9": "payments-eu"}[id] },
+	}
+	tests := []struct{ in, want string }{
+		{"Checkout down", "checkout-down"},
+		{"see <https://status.example.com/incidents/42|status page>", "see-status-page"},
+		{"see <https://status.example.com/incidents/42>", "see-status-example-com"},
+		{"<https://x.example/a?b=1&amp;c=2>", "x-example"},
+		{"<mailto:ops@example.com>", "ops-example-com"},
+		{"paged <@U1> about it", "paged-zoe-unal-about-it"}, // name from the store
+		{"paged <@U1|someone-else> about it", "paged-zoe-unal-about-it"},
+		{"paged <@U2|bob> about it", "paged-bob-about-it"}, // the label
+		{"paged <@U2> about it", "paged-about-it"},         // unknown: left out
+		{"errors in <#C9>", "errors-in-payments-eu"},
+		{"errors in <#C8|général>", "errors-in-general"},
+		{"errors in <#C8>", "errors-in"},
+		{"<!here> DB &lt;primary&gt; R&amp;D", "here-db-primary-r-d"},
+		{"a <b> c", "a-b-c"},
+		{"Ärger <https://ärger.example|Ärger-Seite>", "arger-arger-seite"},
+	}
+	for _, tt := range tests {
+		if got := SlugText(tt.in, names); got != tt.want {
+			t.Errorf("SlugText(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestSlug(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"", ""},
 		{"Checkout latency spike", "checkout-latency-spike"},
 		{"  DB: 500s on /api/v2 (EU)!! ", "db-500s-on-api-v2-eu"},
 		{"snake_case_ok", "snake_case_ok"},
-		{"Ünïcödé only ☃", "n-c-d-only"},
+		{"Ünïcödé only ☃", "unicode-only"}, // diacritics are removed, not the letters
+		{"Ärger mit der Straße", "arger-mit-der-strasse"},
+		{"Ｆｕｌｌ ｗｉｄｔｈ ﬁx", "full-width-fix"},
+		{"Crème brûlée façade naïve", "creme-brulee-facade-naive"},
+		{"Łódź Ørsted", "odz-rsted"}, // no decomposition: the letter goes
+		{"Сбой оплаты", ""},
 		{"☃☃☃", ""},
 		{"R&amp;D", "r-amp-d"}, // entities are not decoded here
 		{"-_-", "_"},

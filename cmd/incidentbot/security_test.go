@@ -38,7 +38,8 @@ func TestNoBroadcastFromUserText(t *testing.T) {
 	w := newWorld(t, slackemu.Config{})
 	bot := w.start(nil)
 	evil := "<!channel> <!here|here> <!everyone> <!subteam^S123|@oncall> @channel @here @everyone"
-	c := w.openIncident(w.alice, "sev2 Outage "+evil, "inc-1-outage-channel-here-here-everyone-subteam-s123-oncall-channel-here-everyon")
+	// The channel name reads the markup as people do (issue 11, scope 9).
+	c := w.openIncident(w.alice, "sev2 Outage "+evil, "inc-1-outage-channel-here-everyone-oncall-channel-here-everyone")
 	w.cmd(w.alice, c, "status identified "+evil)
 	w.cmd(w.alice, c, "hypothesis "+evil)
 	w.cmd(w.alice, c, "hypothesis reject H1 "+evil)
