@@ -80,7 +80,7 @@ type DB struct {
 // when the database has no incidentbot schema and EConflict when its
 // schema is older than this binary's. No error contains the password.
 func Open(ctx context.Context, url string, opts Options) (*DB, error) {
-	op := "store: open " + Redact(url)
+	const op = "store: open PostgreSQL"
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, &incidentbot.Error{
@@ -193,7 +193,9 @@ func (db *DB) migrate(ctx context.Context, op string) error {
 	}
 	sqlDB := stdlib.OpenDBFromPool(db.pool)
 	defer func() { _ = sqlDB.Close() }()
-	locker, err := lock.NewPostgresSessionLocker()
+	// goose polls the lock; its shortest period is 1s (a replica that
+	// waits for another's migration starts at most a second later).
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 	if err != nil {
 		return fmt.Errorf("%s: migrations: %w", op, err)
 	}
@@ -399,8 +401,13 @@ func Redact(raw string) string {
 		}
 		return u.String()
 	}
+	raw = urlPassword.ReplaceAllString(raw, "${1}xxxxx@")
 	return kvPassword.ReplaceAllString(raw, "${1}xxxxx")
 }
+
+// urlPassword matches the password in the user info of a URL that
+// net/url cannot parse (a bad port, say).
+var urlPassword = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:)([^@]*)@`)
 
 // kvPassword matches the value of password= in a key=value connection
 // string, quoted or not.
@@ -427,6 +434,9 @@ func passwords(raw string) []string {
 		}
 		add(u.Query().Get("password"))
 	} else {
+		if m := urlPassword.FindStringSubmatch(raw); m != nil {
+			add(m[2])
+		}
 		for _, m := range kvPassword.FindAllStringSubmatch(raw, -1) {
 			add(strings.Trim(m[2], "'"))
 		}
