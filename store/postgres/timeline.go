@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/incidentbot/incidentbot"
@@ -313,6 +314,10 @@ type committer struct {
 	calls  chan *appendCall
 	quit   chan struct{}
 	exited chan struct{}
+
+	// groups and grouped count the groups committed and the calls in
+	// them, for benchmarks.
+	groups, grouped atomic.Int64
 }
 
 // newCommitter starts db's committer.
@@ -382,6 +387,8 @@ func (c *committer) loop() {
 			}
 		}
 		c.commit(group)
+		c.groups.Add(1)
+		c.grouped.Add(int64(len(group)))
 		for _, cl := range group {
 			close(cl.done)
 		}
@@ -409,7 +416,7 @@ func (c *committer) commit(group []*appendCall) {
 
 	var err error
 	for range maxAttempts {
-		err = pgx.BeginFunc(ctx, c.db.pool, func(tx pgx.Tx) error { return c.commitTx(ctx, tx, group, ids) })
+		err = c.commitTx(ctx, group, ids)
 		if !retryable(err) {
 			break
 		}
@@ -421,13 +428,54 @@ func (c *committer) commit(group []*appendCall) {
 	}
 }
 
-// commitTx is commit's transaction.
-func (c *committer) commitTx(ctx context.Context, tx pgx.Tx, group []*appendCall, ids []int64) error {
-	heads := make(map[int64]*timelineHead, len(ids))
-	rows, err := tx.Query(ctx, `SELECT id, event_count, last_ts FROM incidents WHERE id = ANY ($1) ORDER BY id FOR UPDATE`, ids)
+// commitTx is commit's transaction, in two round trips: BEGIN, the row
+// locks and the dedup read pipelined in one batch; the inserts, the heads'
+// update and COMMIT in another. On failure it rolls back (or the pool
+// drops the connection, which is not idle).
+func (c *committer) commitTx(ctx context.Context, group []*appendCall, ids []int64) (err error) {
+	conn, err := c.db.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
+	defer conn.Release()
+	inTx := false
+	defer func() {
+		if err != nil && inTx {
+			_, _ = conn.Exec(ctx, "ROLLBACK")
+		}
+	}()
+
+	// The dedup keys to look up, whatever the incident (a missing one
+	// has none stored).
+	var kIDs []int64
+	var kKeys []string
+	for _, cl := range group {
+		for _, pe := range cl.events {
+			if pe.ev.DedupKey != "" {
+				kIDs = append(kIDs, pe.ev.IncidentID)
+				kKeys = append(kKeys, pe.ev.DedupKey)
+			}
+		}
+	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(`SELECT id, event_count, last_ts FROM incidents WHERE id = ANY ($1) ORDER BY id FOR UPDATE`, ids)
+	if len(kIDs) > 0 {
+		// After the locks, so it sees what the writers before committed.
+		// A nested loop over the keys, each an index probe, whatever the
+		// size of the table (a join could pick a scan of it).
+		b.Queue(`SELECT u.i, u.k FROM unnest($1::bigint[], $2::text[]) AS u (i, k)
+WHERE EXISTS (SELECT 1 FROM events e WHERE e.incident_id = u.i AND e.dedup_key = u.k)`, kIDs, kKeys)
+	}
+	heads := make(map[int64]*timelineHead, len(ids))
+	stored := make(map[int64]map[string]bool, len(ids))
+	br := conn.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		return err
+	}
+	inTx = true
+	rows, _ := br.Query()
 	for rows.Next() {
 		var (
 			id int64
@@ -435,36 +483,19 @@ func (c *committer) commitTx(ctx context.Context, tx pgx.Tx, group []*appendCall
 		)
 		if err := rows.Scan(&id, &h.count, &h.lastTS); err != nil {
 			rows.Close()
+			_ = br.Close()
 			return err
 		}
 		heads[id] = &h
+		stored[id] = map[string]bool{}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
+		_ = br.Close()
 		return err
 	}
-
-	// The dedup keys already stored, per incident.
-	var kIDs []int64
-	var kKeys []string
-	for _, cl := range group {
-		for _, pe := range cl.events {
-			if pe.ev.DedupKey != "" && heads[pe.ev.IncidentID] != nil {
-				kIDs = append(kIDs, pe.ev.IncidentID)
-				kKeys = append(kKeys, pe.ev.DedupKey)
-			}
-		}
-	}
-	stored := make(map[int64]map[string]bool, len(heads))
-	for id := range heads {
-		stored[id] = map[string]bool{}
-	}
 	if len(kIDs) > 0 {
-		rows, err := tx.Query(ctx, `SELECT e.incident_id, e.dedup_key FROM events e
-JOIN unnest($1::bigint[], $2::text[]) AS u (i, k) ON e.incident_id = u.i AND e.dedup_key = u.k`, kIDs, kKeys)
-		if err != nil {
-			return err
-		}
+		rows, _ := br.Query()
 		for rows.Next() {
 			var (
 				id  int64
@@ -472,14 +503,21 @@ JOIN unnest($1::bigint[], $2::text[]) AS u (i, k) ON e.incident_id = u.i AND e.d
 			)
 			if err := rows.Scan(&id, &key); err != nil {
 				rows.Close()
+				_ = br.Close()
 				return err
 			}
-			stored[id][key] = true
+			if stored[id] != nil {
+				stored[id][key] = true
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
+			_ = br.Close()
 			return err
 		}
+	}
+	if err := br.Close(); err != nil {
+		return err
 	}
 
 	all := &eventRows{}
@@ -503,9 +541,6 @@ JOIN unnest($1::bigint[], $2::text[]) AS u (i, k) ON e.incident_id = u.i AND e.d
 			}
 		}
 	}
-	if len(all.ids) == 0 {
-		return nil
-	}
 	var hIDs, hCounts []int64
 	var hTS []string
 	for id, h := range heads {
@@ -513,20 +548,36 @@ JOIN unnest($1::bigint[], $2::text[]) AS u (i, k) ON e.incident_id = u.i AND e.d
 			hIDs, hCounts, hTS = append(hIDs, id), append(hCounts, h.count), append(hTS, h.lastTS)
 		}
 	}
-	b := &pgx.Batch{}
+	b = &pgx.Batch{}
 	all.queue(b)
-	b.Queue(`UPDATE incidents SET event_count = u.c, last_ts = u.t FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u (i, c, t) WHERE incidents.id = u.i`,
-		hIDs, hCounts, hTS)
-	br := tx.SendBatch(ctx, b)
-	tag, err := br.Exec()
-	if err != nil {
+	if len(hIDs) > 0 {
+		b.Queue(`UPDATE incidents SET event_count = u.c, last_ts = u.t FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u (i, c, t) WHERE incidents.id = u.i`,
+			hIDs, hCounts, hTS)
+	}
+	b.Queue("COMMIT")
+	br = conn.SendBatch(ctx, b)
+	if len(all.ids) > 0 {
+		tag, err := br.Exec()
+		if err != nil {
+			_ = br.Close()
+			return err
+		}
+		if tag.RowsAffected() != int64(len(all.ids)) {
+			_ = br.Close()
+			return fmt.Errorf("inserted %d events of %d", tag.RowsAffected(), len(all.ids))
+		}
+	}
+	if len(hIDs) > 0 {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return err
+		}
+	}
+	if _, err := br.Exec(); err != nil { // COMMIT
 		_ = br.Close()
 		return err
 	}
-	if tag.RowsAffected() != int64(len(all.ids)) {
-		_ = br.Close()
-		return fmt.Errorf("inserted %d events of %d", tag.RowsAffected(), len(all.ids))
-	}
+	inTx = false
 	return br.Close()
 }
 
