@@ -1,0 +1,62 @@
+// Package postgres is incidentbot's store on PostgreSQL (15 or newer), for
+// several `serve` replicas on one database. It has the methods of the
+// bbolt store (package store) with the same semantics and error codes, and
+// passes the same conformance suite (store/storetest); the correctness
+// the bot relies on with several replicas comes from the database, not
+// from any one process:
+//
+//   - INC-<n> ids come from a counter row updated inside the creating
+//     transaction: its row lock serialises creations across replicas, and
+//     a rolled-back creation gives its number back (a sequence would
+//     leave a gap).
+//   - Create-if-absent by unique constraints: incident_creates (the
+//     CreateIncident dedup key), incident_commands (UpdateIncident's, per
+//     incident), events (incident_id, dedup_key).
+//   - Writers of an incident (UpdateIncident, AppendEvents) lock its row
+//     (SELECT … FOR UPDATE) for the rest of their transaction, so updates
+//     are serialised (no lost update) and the per-incident event sequence
+//     numbers (the row's event_count) follow commit order: Seq 1..n with
+//     no gaps. The row also keeps last_ts, the greatest Slack ts of a
+//     message, so LastEventTS reads one row.
+//
+// # Group commit
+//
+// AppendEvents, the capture path, goes through a committer goroutine per
+// DB: it takes every call queued while it committed the previous group
+// and commits them in one transaction: lock the incidents' rows (in id
+// order, so that replicas cannot deadlock), read which dedup keys are
+// stored, then one INSERT … SELECT FROM unnest(…) of all the new events
+// and one UPDATE of the rows' heads, pipelined in a pgx.Batch, and one
+// COMMIT (one WAL flush). No statement of the shared transaction can fail
+// for a caller's reason: a missing incident or a duplicate is found by the
+// reads, under the lock, and that caller alone gets ENotFound or a smaller
+// count. A lone call commits at once; a burst shares round trips and WAL
+// flushes in groups that grow with the load.
+//
+// # Schema
+//
+// The schema is created and migrated by versioned SQL migrations embedded
+// in the binary (migrations/*.sql), applied by Open with
+// github.com/pressly/goose/v3 under a PostgreSQL advisory lock (replicas
+// starting together migrate once), each in its own transaction. goose
+// records them in goose_db_version; a database whose version is newer than
+// this binary knows is refused (EConflict, "… upgrade incidentbot"). The
+// tables live in the first schema of the connection's search_path.
+//
+//	counters           (name PK, value)             the last incident id
+//	incidents          (id PK, body JSONB, channel_id UNIQUE, open,
+//	                    event_count, last_ts, created_at, updated_at)
+//	incident_creates   (dedup_key PK, incident_id FK)
+//	incident_commands  (incident_id FK, dedup_key) PK
+//	events             (incident_id FK, seq) PK, UNIQUE (incident_id,
+//	                    dedup_key) (NULL when the event had none), body JSONB
+//	users              (id PK, body JSONB)
+//
+// Records are the domain types' JSON, as in the bbolt store, so a bbolt
+// database and a PostgreSQL one hold the same values.
+//
+// # Passwords
+//
+// The password of the connection URL never appears in an error of this
+// package: errors name the database by Redact(url).
+package postgres
