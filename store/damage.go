@@ -28,8 +28,9 @@ import (
 // (a truncated file would fault on its first read of the missing pages) and
 // that the root of every top-level bucket reads. A full consistency check
 // (tx.Check) reads every page: seconds for a large file, against an Open
-// that takes milliseconds whatever the size; Backup runs it, since a copy
-// is only worth taking of a sound file, and Check offers it on demand.
+// that takes milliseconds whatever the size; Backup checks the file, since
+// a copy is only worth taking of a sound file, and Check offers it on
+// demand.
 
 // ErrDamaged is in the chain of every error the store returns for a damaged
 // database file (errors.Is): bbolt found a page it cannot make sense of.
@@ -197,6 +198,23 @@ func (db *DB) probe(op string, tx *bolt.Tx) error {
 		c.Last()
 		return nil
 	})
+}
+
+// checkTx runs bbolt's consistency check in tx and returns up to
+// maxCheckErrors of its findings, joined into one line, or nil.
+func checkTx(tx *bolt.Tx) error {
+	var found []string
+	for err := range tx.Check() {
+		if len(found) < maxCheckErrors {
+			// bbolt reports a panic it recovered as "panic: …".
+			text, _ := strings.CutPrefix(err.Error(), "panic: ")
+			found = append(found, strings.Join(strings.Fields(text), " "))
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	return fmt.Errorf("bbolt's consistency check: %s", strings.Join(found, "; "))
 }
 
 // walk reads every key of every bucket in tx, nested buckets included:

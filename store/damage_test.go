@@ -129,7 +129,8 @@ func noPanic(t *testing.T, what string, fn func()) {
 // the freelist) are overwritten, or which is cut short, fails Open with one
 // line naming the file and how to restore it, read-only (list, export,
 // backup) and read-write (serve); none panics. With only the freelist
-// damaged, a read-only open, which does not load it, still reads.
+// damaged, a read-only open, which does not load it, still reads, but
+// Backup, which checks the whole file, refuses to copy it.
 func TestDamagedFileFailsOpen(t *testing.T) {
 	path, raw, _ := damagedFixture(t)
 	root, freelist := metaPages(raw)
@@ -165,6 +166,10 @@ func TestDamagedFileFailsOpen(t *testing.T) {
 						if incs, err := db.Incidents(ctx, false); err != nil || len(incs) != 20 {
 							t.Errorf("Incidents = %d, %v; want 20", len(incs), err)
 						}
+						// A copy of it would not open read-write: Backup
+						// refuses to make one.
+						_, err = db.Backup(new(bytes.Buffer))
+						checkDamaged(t, "Backup", err, p)
 						return
 					}
 					if err == nil {

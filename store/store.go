@@ -91,8 +91,9 @@ type DB struct {
 	maxSize func() int
 	// commit is the adaptive group commit; nil when batched, where writes
 	// go through bbolt's DB.Batch with a fixed delay (Options.BatchDelay).
-	commit  *committer
-	batched bool
+	commit   *committer
+	batched  bool
+	readOnly bool
 }
 
 // Open opens (creating it if needed, unless opts.ReadOnly) the database file
@@ -164,7 +165,7 @@ func open(path string, opts Options, tune func(*bolt.Options)) (*DB, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	db := &DB{bolt: bdb, path: path, onWrite: opts.OnWrite, maxSize: opts.MaxSize}
+	db := &DB{bolt: bdb, path: path, onWrite: opts.OnWrite, maxSize: opts.MaxSize, readOnly: opts.ReadOnly}
 	bdb.MaxBatchDelay = DefaultBatchDelay // unused by the store; for comparisons on the same handle
 	if opts.BatchDelay > 0 {
 		bdb.MaxBatchDelay = opts.BatchDelay
@@ -293,15 +294,24 @@ func (db *DB) SchemaVersion() (int, error) {
 
 // Backup writes a consistent copy of the whole database to w, from one read
 // transaction, while writes go on; it returns the number of bytes written.
-// The copy is a bbolt file that Open accepts. Before copying, it reads
-// every page of every bucket (see walk), so that a damaged file fails with
-// a damaged-file error (ErrDamaged) instead of making a damaged copy. It
+// The copy is a bbolt file that Open accepts. Before copying, it checks the
+// file, so that a damaged file fails with a damaged-file error (ErrDamaged)
+// instead of making a damaged copy: on a read-only handle, where no process
+// can be writing, with bbolt's full consistency check (tx.Check, which also
+// reads the freelist); on serve's handle, where tx.Check must not run in a
+// read transaction, by reading every page of every bucket (see walk). It
 // fails with the writer's error, wrapped.
 func (db *DB) Backup(w io.Writer) (int64, error) {
 	var n int64
 	op := fmt.Sprintf("store: back up %s", db.path)
 	err := db.view(op, func(tx *bolt.Tx) error {
-		walk(tx)
+		if db.readOnly {
+			if err := checkTx(tx); err != nil {
+				return damagedError(db.path, op, err)
+			}
+		} else {
+			walk(tx)
+		}
 		var err error
 		n, err = tx.WriteTo(w)
 		return err
