@@ -116,4 +116,3 @@ func TestUnknownEnvelopeAcknowledged(t *testing.T) {
 	id := w.emu.EmitEnvelope("workflow_step_execute", map[string]any{"something": "new"})
 	w.eventually("the unknown envelope acknowledged", func() bool { return w.emu.Acked(id) })
 }
-
