@@ -97,6 +97,10 @@ func fuzzFrames() []string {
 		`{"type":"slash_commands","envelope_id":"e","payload":{"text":7}}`, `{"type":"interactive","envelope_id":"e","payload":{"view":[]}}`,
 		fuzzCallback(`{"type":"message","subtype":"file_share","files":[null,{"id":7}],"ts":"x.y"}`),
 		fuzzCallback(`{"type":"message","ts":"99999999999999999999.1","text":"overflow"}`),
+		fuzzCallback(`{"type":"reaction_added","user":"U1","reaction":"pushpin","item":{"type":"file","file":"F1"},"event_ts":"1.2"}`),
+		fuzzCallback(`{"type":"reaction_removed","user":"U1","reaction":"pushpin","item":{"type":"file","file":{"id":"F1"}},"event_ts":"1.2"}`),
+		fuzzCallback(`{"type":"message","subtype":"message_changed","message":null,"ts":"1.2"}`),
+		fuzzCallback(`{"type":"message","text":"no ts"}`),
 		strings.Repeat(`{"a":`, 100) + strings.Repeat(`}`, 100),
 	}
 }
