@@ -19,6 +19,16 @@ func TestDedupKeys(t *testing.T) {
 		{"open by command", OpenKey("13345224609.738474920.8088930838d88f008e0"), "open:13345224609.738474920.8088930838d88f008e0"},
 		{"open by form", OpenKey("V0123ABC"), "open:V0123ABC"},
 		{"open without id", OpenKey(""), ""},
+		{"file reaction", FileReactionKey("F0123ABC", "U123"), "react:file:F0123ABC:U123"},
+		{"event", EventKey("Ev0123ABC"), "event:Ev0123ABC"},
+		// Without a ts (or id) there is no key: never one shared by all.
+		{"message without ts", MessageKey(""), ""},
+		{"edit without ts", EditKey("", "1700000060.000200"), ""},
+		{"delete without ts", DeleteKey(""), ""},
+		{"reaction without ts", ReactionKey("", "U123"), ""},
+		{"file reaction without file", FileReactionKey("", "U123"), ""},
+		{"pin without ts", PinKey(""), ""},
+		{"event without id", EventKey(""), ""},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,43 @@ type captured struct {
 	events  []incidentbot.TimelineEvent
 }
 
+// captureEvent is capture for a whole Events API event. A message without
+// ts, which has no key of its own (incidentbot.MessageKey), is keyed by the
+// delivery's event id, which Slack keeps across redeliveries, and dropped
+// when the envelope has none either: it could not be stored only once.
+func (b *Bot) captureEvent(eae slackevents.EventsAPIEvent) captured {
+	c := b.capture(eae.InnerEvent)
+	eventID := ""
+	if cb, ok := eae.Data.(*slackevents.EventsAPICallbackEvent); ok {
+		eventID = cb.EventID
+	}
+	kept := c.events[:0]
+	for _, e := range c.events {
+		if e.DedupKey == "" {
+			if e.DedupKey = incidentbot.EventKey(eventID); e.DedupKey == "" {
+				continue
+			}
+		}
+		kept = append(kept, e)
+	}
+	c.events = kept
+	return c
+}
+
+// markedFile returns the id of the file of a :pushpin: on a file, which
+// comes without a channel (Slack names none: onEvent finds the incident
+// where the file was shared), or "".
+func (c captured) markedFile() string {
+	if c.channel != "" || len(c.events) != 1 {
+		return ""
+	}
+	e := &c.events[0]
+	if e.Kind != incidentbot.EventKeyMarked || e.TS != "" || len(e.Files) != 1 {
+		return ""
+	}
+	return e.Files[0].ID
+}
+
 // capture maps an inner event to timeline events. Text is kept as Slack
 // sends it (entities &amp; &lt; &gt; and markup such as <@U123>), so that a
 // literal "<@U123>" someone typed stays distinct from a mention; renderers
@@ -42,13 +80,7 @@ func (b *Bot) capture(inner slackevents.EventsAPIInnerEvent) captured {
 	case *slackevents.MessageEvent:
 		return b.captureMessage(ev)
 	case *slackevents.ReactionAddedEvent:
-		if ev.Reaction != "pushpin" || ev.Item.Type != "message" || ev.User == b.botUserID {
-			return captured{}
-		}
-		return captured{ev.Item.Channel, []incidentbot.TimelineEvent{{
-			Kind: incidentbot.EventKeyMarked, At: tsTime(ev.EventTimestamp), Actor: ev.User, TS: ev.Item.Timestamp,
-			DedupKey: incidentbot.ReactionKey(ev.Item.Timestamp, ev.User),
-		}}}
+		return b.captureReaction(ev)
 	case *slackevents.PinAddedEvent:
 		if ev.User == b.botUserID || ev.Item.Message == nil {
 			return captured{}
@@ -60,6 +92,62 @@ func (b *Bot) capture(inner slackevents.EventsAPIInnerEvent) captured {
 		}}}
 	}
 	return captured{}
+}
+
+// captureReaction records a :pushpin: added to a message, or to a file
+// itself (item {"type":"file","file":"F…"}), as a key event. Removing a
+// :pushpin: is not recorded (the bot does not subscribe to
+// reaction_removed): a key event, once marked, stays in the record.
+func (b *Bot) captureReaction(ev *slackevents.ReactionAddedEvent) captured {
+	if ev.Reaction != "pushpin" || ev.User == b.botUserID {
+		return captured{}
+	}
+	e := incidentbot.TimelineEvent{Kind: incidentbot.EventKeyMarked, At: tsTime(ev.EventTimestamp), Actor: ev.User}
+	switch {
+	case ev.Item.Type == "message" && ev.Item.Timestamp != "":
+		e.TS, e.DedupKey = ev.Item.Timestamp, incidentbot.ReactionKey(ev.Item.Timestamp, ev.User)
+		return captured{ev.Item.Channel, []incidentbot.TimelineEvent{e}}
+	case ev.Item.Type == "file" && ev.Item.File != nil && ev.Item.File.ID != "":
+		id := ev.Item.File.ID
+		e.Files, e.DedupKey = []incidentbot.File{{ID: id}}, incidentbot.FileReactionKey(id, ev.User)
+		return captured{"", []incidentbot.TimelineEvent{e}} // see markedFile
+	}
+	return captured{}
+}
+
+// errFound stops a walk over a timeline.
+var errFound = errors.New("found")
+
+// sharedFile finds where the file fileID was shared: the open incident
+// whose timeline holds the message that shared it (a file_shared event),
+// and that event. It reads the open incidents' timelines, which is slow
+// for very long ones, but a :pushpin: on a file is rare. It reports false
+// when no open incident has the file, and fails when the store does.
+func (b *Bot) sharedFile(ctx context.Context, fileID string) (int64, incidentbot.TimelineEvent, incidentbot.File, bool, error) {
+	incs, err := b.store.Incidents(ctx, true)
+	if err != nil {
+		return 0, incidentbot.TimelineEvent{}, incidentbot.File{}, false, err
+	}
+	for _, inc := range incs {
+		var share incidentbot.TimelineEvent
+		var file incidentbot.File
+		err := b.store.Events(ctx, inc.ID, func(e *incidentbot.TimelineEvent) error {
+			for _, f := range e.Files {
+				if f.ID == fileID && e.Kind != incidentbot.EventKeyMarked {
+					share, file = *e, f
+					return errFound
+				}
+			}
+			return nil
+		})
+		if errors.Is(err, errFound) {
+			return inc.ID, share, file, true, nil
+		}
+		if err != nil {
+			return 0, incidentbot.TimelineEvent{}, incidentbot.File{}, false, err
+		}
+	}
+	return 0, incidentbot.TimelineEvent{}, incidentbot.File{}, false, nil
 }
 
 func (b *Bot) ownMessage(user, botID string) bool {
@@ -80,10 +168,17 @@ func (b *Bot) captureMessage(ev *slackevents.MessageEvent) captured {
 		if !ok {
 			return captured{}
 		}
+		if e.At.IsZero() {
+			// No ts: keyed by the delivery's event id in onEvent.
+			e.At = tsTime(ev.EventTimeStamp)
+		}
 		return one(e)
 	case ev.SubType == "message_changed":
 		m, prev := ev.Message, ev.PreviousMessage
-		if m == nil || b.ownMessage(m.User, m.BotID) {
+		// "message": null leaves Message as the event's own top level
+		// (slackevents' fallback for new messages), whose subtype is
+		// message_changed: there is no edited message to record.
+		if m == nil || m.SubType == "message_changed" || m.Timestamp == "" || b.ownMessage(m.User, m.BotID) {
 			return captured{}
 		}
 		prevText := ""
@@ -108,7 +203,7 @@ func (b *Bot) captureMessage(ev *slackevents.MessageEvent) captured {
 		return one(e)
 	case ev.SubType == "message_deleted":
 		prev := ev.PreviousMessage
-		if prev != nil && b.ownMessage(prev.User, prev.BotID) {
+		if ev.DeletedTimeStamp == "" || prev != nil && b.ownMessage(prev.User, prev.BotID) {
 			return captured{}
 		}
 		e := incidentbot.TimelineEvent{
@@ -202,17 +297,28 @@ func (b *Bot) onEvent(ctx context.Context, env *envelope, eae slackevents.Events
 		b.ack(env, nil)
 		return
 	}
-	c := b.capture(eae.InnerEvent)
+	c := b.captureEvent(eae)
 	if len(c.events) == 0 {
 		b.ack(env, nil)
 		return
 	}
-	log = log.WithField("channel", c.channel)
-	id, err := b.incidentOf(ctx, c.channel)
-	if err != nil {
-		b.storeFailed(ctx, log, c.channel, err)
-		return
+	var id int64
+	var err error
+	if file := c.markedFile(); file != "" {
+		id, err = b.markFile(ctx, file, &c)
+		if err != nil {
+			b.storeOK.Store(false)
+			log.WithField("file", file).WithError(err).Error("could not look up a file's incident; leaving the event unacknowledged for redelivery")
+			return
+		}
+	} else {
+		id, err = b.incidentOf(ctx, c.channel)
+		if err != nil {
+			b.storeFailed(ctx, log.WithField("channel", c.channel), c.channel, err)
+			return
+		}
 	}
+	log = log.WithField("channel", c.channel)
 	if id == 0 {
 		b.ack(env, nil)
 		return
@@ -231,6 +337,24 @@ func (b *Bot) onEvent(ctx context.Context, env *envelope, eae slackevents.Events
 	for _, e := range c.events {
 		b.learnUser(e.Actor)
 	}
+}
+
+// markFile completes the :pushpin: on file fileID from the message that
+// shared it (see sharedFile): the mark's TS is that message's, so that the
+// post-mortem shows it there, and its file gets the stored name and link.
+// It returns the incident, or 0 when the file was shared in no open
+// incident's channel (nothing is recorded then).
+func (b *Bot) markFile(ctx context.Context, fileID string, c *captured) (int64, error) {
+	id, share, file, ok, err := b.sharedFile(ctx, fileID)
+	if err != nil || !ok {
+		return 0, err
+	}
+	if inc, err := b.store.Incident(ctx, id); err == nil {
+		c.channel = inc.ChannelID
+	}
+	e := &c.events[0]
+	e.TS, e.ThreadTS, e.Files = share.TS, share.ThreadTS, []incidentbot.File{file}
+	return id, nil
 }
 
 // storeFailed makes a storage failure loud: /readyz fails, the log says so,

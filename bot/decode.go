@@ -24,6 +24,11 @@ func decode(req socketmode.Request) (any, error) {
 			return ev, nil
 		}
 		ev, err := slackevents.ParseEvent(req.Payload, slackevents.OptionNoVerifyToken())
+		if err != nil {
+			if rev, ok := decodeReactionEvent(req.Payload); ok {
+				return rev, nil
+			}
+		}
 		return ev, err
 	case socketmode.RequestTypeSlashCommands:
 		var cmd slack.SlashCommand
@@ -104,5 +109,61 @@ func decodeMessageEvent(payload []byte) (slackevents.EventsAPIEvent, bool) {
 		Token: outer.Token, TeamID: outer.TeamID, Type: outer.Type, APIAppID: outer.APIAppID,
 		EnterpriseID: outer.EnterpriseID, IsExtSharedChannel: outer.IsExtSharedChannel, Data: &outer,
 		InnerEvent: slackevents.EventsAPIInnerEvent{Type: m.Type, Data: ev},
+	}, true
+}
+
+// reactionFields are the fields of a reaction_added or reaction_removed
+// event, with the item's file left raw: Slack sends it as the file's id, a
+// string ({"type":"file","file":"F123"}), where slackevents expects an
+// object and fails to decode the whole event.
+type reactionFields struct {
+	Type     string `json:"type"`
+	User     string `json:"user"`
+	Reaction string `json:"reaction"`
+	ItemUser string `json:"item_user"`
+	Item     struct {
+		Type      string          `json:"type"`
+		Channel   string          `json:"channel"`
+		Timestamp string          `json:"ts"`
+		File      json.RawMessage `json:"file"`
+	} `json:"item"`
+	EventTimestamp string `json:"event_ts"`
+}
+
+// decodeReactionEvent decodes a reaction_added or reaction_removed event
+// that slackevents.ParseEvent could not, into the same types it returns
+// (ReactionAddedEvent, ReactionRemovedEvent), with Item.File set from a
+// file id given as a string or as an object; false for anything else.
+func decodeReactionEvent(payload []byte) (slackevents.EventsAPIEvent, bool) {
+	var outer slackevents.EventsAPICallbackEvent
+	if err := json.Unmarshal(payload, &outer); err != nil || outer.Type != slackevents.CallbackEvent || outer.InnerEvent == nil {
+		return slackevents.EventsAPIEvent{}, false
+	}
+	var r reactionFields
+	if err := json.Unmarshal(*outer.InnerEvent, &r); err != nil {
+		return slackevents.EventsAPIEvent{}, false
+	}
+	item := slackevents.Item{Type: r.Item.Type, Channel: r.Item.Channel, Timestamp: r.Item.Timestamp}
+	var id string
+	var f slackevents.File
+	switch {
+	case json.Unmarshal(r.Item.File, &id) == nil && id != "":
+		item.File = &slackevents.File{ID: id}
+	case json.Unmarshal(r.Item.File, &f) == nil && f.ID != "":
+		item.File = &f
+	}
+	var data any
+	switch r.Type {
+	case "reaction_added":
+		data = &slackevents.ReactionAddedEvent{Type: r.Type, User: r.User, Reaction: r.Reaction, ItemUser: r.ItemUser, Item: item, EventTimestamp: r.EventTimestamp}
+	case "reaction_removed":
+		data = &slackevents.ReactionRemovedEvent{Type: r.Type, User: r.User, Reaction: r.Reaction, ItemUser: r.ItemUser, Item: item, EventTimestamp: r.EventTimestamp}
+	default:
+		return slackevents.EventsAPIEvent{}, false
+	}
+	return slackevents.EventsAPIEvent{
+		Token: outer.Token, TeamID: outer.TeamID, Type: outer.Type, APIAppID: outer.APIAppID,
+		EnterpriseID: outer.EnterpriseID, IsExtSharedChannel: outer.IsExtSharedChannel, Data: &outer,
+		InnerEvent: slackevents.EventsAPIInnerEvent{Type: r.Type, Data: data},
 	}, true
 }

@@ -190,7 +190,13 @@ func (b *Bot) read(ctx context.Context, c *conn) error {
 				return errHealthyEnd
 			}
 		default:
+			// An envelope of a type this bot does not know (Slack adds
+			// some now and then) is acknowledged all the same: unacked,
+			// Slack would deliver it again and again.
 			b.log.WithField("type", req.Type).Debug("ignoring an unknown Socket Mode frame")
+			if req.EnvelopeID != "" {
+				b.ack(&envelope{req: req, conn: c, log: b.log.WithField("envelope", req.EnvelopeID), start: time.Now()}, nil)
+			}
 		}
 	}
 }

@@ -125,7 +125,7 @@ func (c *committer) commit(group []*call) {
 	calls := append([]*call(nil), group...)
 	for len(calls) > 0 {
 		failed := -1
-		err := c.db.Update(func(tx *bolt.Tx) error {
+		err := updateCaught(c.db, func(tx *bolt.Tx) error {
 			if c.before != nil {
 				if err := c.before(tx); err != nil {
 					return err

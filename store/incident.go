@@ -183,7 +183,7 @@ func (db *DB) Incident(ctx context.Context, id int64) (*incidentbot.Incident, er
 		return nil, err
 	}
 	var inc *incidentbot.Incident
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(op, func(tx *bolt.Tx) error {
 		var err error
 		inc, err = getIncident(tx, id, op)
 		return err
@@ -200,7 +200,7 @@ func (db *DB) IncidentByChannel(ctx context.Context, channelID string) (*inciden
 		return nil, err
 	}
 	var inc *incidentbot.Incident
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(op, func(tx *bolt.Tx) error {
 		var raw []byte
 		if channelID != "" {
 			raw = tx.Bucket(bucketChannels).Get([]byte(channelID))
@@ -228,7 +228,7 @@ func (db *DB) Incidents(ctx context.Context, openOnly bool) ([]*incidentbot.Inci
 		return nil, err
 	}
 	var out []*incidentbot.Incident
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(op, func(tx *bolt.Tx) error {
 		incidents := tx.Bucket(bucketIncidents)
 		if openOnly {
 			return tx.Bucket(bucketOpen).ForEach(func(k, _ []byte) error {

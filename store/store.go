@@ -91,8 +91,9 @@ type DB struct {
 	maxSize func() int
 	// commit is the adaptive group commit; nil when batched, where writes
 	// go through bbolt's DB.Batch with a fixed delay (Options.BatchDelay).
-	commit  *committer
-	batched bool
+	commit   *committer
+	batched  bool
+	readOnly bool
 }
 
 // Open opens (creating it if needed, unless opts.ReadOnly) the database file
@@ -132,9 +133,13 @@ func open(path string, opts Options, tune func(*bolt.Options)) (*DB, error) {
 		tune(bopts)
 	}
 	mode := os.FileMode(0o600)
-	bdb, err := bolt.Open(path, mode, bopts)
+	bdb, err := openBolt(path, op, mode, bopts)
 	if err != nil {
 		switch {
+		case errors.Is(err, ErrDamaged):
+			return nil, err
+		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
+			return nil, foreignError(path, op, "not a bbolt file", err)
 		case errors.Is(err, berrors.ErrTimeout):
 			return nil, &incidentbot.Error{
 				Code: incidentbot.EUnavailable,
@@ -160,7 +165,7 @@ func open(path string, opts Options, tune func(*bolt.Options)) (*DB, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	db := &DB{bolt: bdb, path: path, onWrite: opts.OnWrite, maxSize: opts.MaxSize}
+	db := &DB{bolt: bdb, path: path, onWrite: opts.OnWrite, maxSize: opts.MaxSize, readOnly: opts.ReadOnly}
 	bdb.MaxBatchDelay = DefaultBatchDelay // unused by the store; for comparisons on the same handle
 	if opts.BatchDelay > 0 {
 		bdb.MaxBatchDelay = opts.BatchDelay
@@ -179,13 +184,21 @@ func open(path string, opts Options, tune func(*bolt.Options)) (*DB, error) {
 }
 
 // init checks the schema version and, in a new file, creates the buckets.
-// It writes only when something is missing.
+// It writes only when something is missing. A bbolt file that has buckets
+// but no schema version is another application's: it is refused, never
+// written to.
 func (db *DB) init(op string, readOnly bool) error {
 	ready := false
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(op, func(tx *bolt.Tx) error {
+		if err := db.probe(op, tx); err != nil {
+			return err
+		}
 		v, err := schemaVersion(tx)
 		if err != nil {
-			return err
+			return foreignError(db.path, op, "its schema version does not read", err)
+		}
+		if v == 0 && tx.ForEach(func([]byte, *bolt.Bucket) error { return errForeign }) != nil {
+			return foreignError(db.path, op, "a bbolt file of another application: it has buckets but no incidentbot schema version", nil)
 		}
 		if v > currentSchema {
 			return &incidentbot.Error{
@@ -201,6 +214,9 @@ func (db *DB) init(op string, readOnly bool) error {
 		}
 		return nil
 	})
+	if _, ok := errors.AsType[*incidentbot.Error](err); ok {
+		return err
+	}
 	if err != nil {
 		return wrap(op, err)
 	}
@@ -208,21 +224,29 @@ func (db *DB) init(op string, readOnly bool) error {
 		return nil
 	}
 	if readOnly {
-		return fmt.Errorf("%s: not an incidentbot database (its buckets are missing)", op)
+		return foreignError(db.path, op, "its buckets are missing", nil)
 	}
-	err = db.bolt.Update(func(tx *bolt.Tx) error {
-		for _, name := range topBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
+	err = db.guard(op, func() error {
+		return db.bolt.Update(func(tx *bolt.Tx) error {
+			for _, name := range topBuckets {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
 			}
-		}
-		return tx.Bucket(bucketMeta).Put(keySchemaVersion, []byte(strconv.Itoa(currentSchema)))
+			return tx.Bucket(bucketMeta).Put(keySchemaVersion, []byte(strconv.Itoa(currentSchema)))
+		})
 	})
+	if errors.Is(err, ErrDamaged) {
+		return err
+	}
 	if err != nil {
 		return writeError(op, err)
 	}
 	return nil
 }
+
+// errForeign stops the walk over a foreign file's buckets.
+var errForeign = errors.New("a bucket")
 
 // schemaVersion reads the schema version: 0 in a file without one.
 func schemaVersion(tx *bolt.Tx) (int, error) {
@@ -257,7 +281,7 @@ func (db *DB) Path() string { return db.path }
 // when the file cannot be read.
 func (db *DB) SchemaVersion() (int, error) {
 	var v int
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view("store: read schema version", func(tx *bolt.Tx) error {
 		var err error
 		v, err = schemaVersion(tx)
 		return err
@@ -270,15 +294,31 @@ func (db *DB) SchemaVersion() (int, error) {
 
 // Backup writes a consistent copy of the whole database to w, from one read
 // transaction, while writes go on; it returns the number of bytes written.
-// The copy is a bbolt file that Open accepts. It fails with the writer's
-// error, wrapped.
+// The copy is a bbolt file that Open accepts. Before copying, it checks the
+// file, so that a damaged file fails with a damaged-file error (ErrDamaged)
+// instead of making a damaged copy: on a read-only handle, where no process
+// can be writing, with bbolt's full consistency check (tx.Check, which also
+// reads the freelist); on serve's handle, where tx.Check must not run in a
+// read transaction, by reading every page of every bucket (see walk). It
+// fails with the writer's error, wrapped.
 func (db *DB) Backup(w io.Writer) (int64, error) {
 	var n int64
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	op := fmt.Sprintf("store: back up %s", db.path)
+	err := db.view(op, func(tx *bolt.Tx) error {
+		if db.readOnly {
+			if err := checkTx(tx); err != nil {
+				return damagedError(db.path, op, err)
+			}
+		} else {
+			walk(tx)
+		}
 		var err error
 		n, err = tx.WriteTo(w)
 		return err
 	})
+	if _, ok := errors.AsType[*incidentbot.Error](err); ok {
+		return n, err
+	}
 	if err != nil {
 		return n, fmt.Errorf("store: back up %s: %w", db.path, err)
 	}
@@ -290,7 +330,15 @@ func (db *DB) Backup(w io.Writer) (int64, error) {
 // in bbolt's fixed-delay Batch), durable when write returns. fn may run
 // more than once and must return an error only for storage failures (see
 // the package documentation).
+//
+// A panic of bbolt's on a damaged page, in fn or in the commit, fails the
+// write with a damaged-file error (see damage.go).
 func (db *DB) write(op string, fn func(*bolt.Tx) error) error {
+	return db.guard(op, func() error { return db.commitWrite(op, fn) })
+}
+
+// commitWrite is write without the guard.
+func (db *DB) commitWrite(op string, fn func(*bolt.Tx) error) error {
 	start := time.Now()
 	var err error
 	if db.batched {
@@ -309,6 +357,9 @@ func (db *DB) write(op string, fn func(*bolt.Tx) error) error {
 	}
 	if db.onWrite != nil {
 		db.onWrite(time.Since(start), err)
+	}
+	if bp, ok := errors.AsType[*boltPanic](err); ok {
+		return damagedError(db.path, op, bp) // a group's commit panicked
 	}
 	if err != nil {
 		return writeError(op, err)
@@ -339,6 +390,7 @@ func writeError(op string, err error) error {
 	if _, ok := errors.AsType[*incidentbot.Error](err); ok {
 		return wrap(op, err)
 	}
+
 	var jerr *encodeError
 	if errors.As(err, &jerr) ||
 		errors.Is(err, berrors.ErrKeyRequired) || errors.Is(err, berrors.ErrKeyTooLarge) ||

@@ -105,7 +105,7 @@ func (db *DB) Events(ctx context.Context, id int64, fn func(*incidentbot.Timelin
 			return err
 		}
 		chunk := make([]incidentbot.TimelineEvent, 0, eventsPerRead)
-		err := db.bolt.View(func(tx *bolt.Tx) error {
+		err := db.view(op, func(tx *bolt.Tx) error {
 			tl := openTimeline(tx, id)
 			if tl == nil {
 				return notFound(op, id)
@@ -152,7 +152,7 @@ func (db *DB) EventCount(ctx context.Context, id int64) (int, error) {
 		return 0, err
 	}
 	var n int
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(op, func(tx *bolt.Tx) error {
 		tl := openTimeline(tx, id)
 		if tl == nil {
 			return notFound(op, id)
@@ -174,7 +174,7 @@ func (db *DB) LastEventTS(ctx context.Context, id int64) (string, error) {
 		return "", err
 	}
 	var ts string
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(op, func(tx *bolt.Tx) error {
 		tl := openTimeline(tx, id)
 		if tl == nil {
 			return notFound(op, id)

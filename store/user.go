@@ -58,7 +58,7 @@ func (db *DB) Users(ctx context.Context) (map[string]incidentbot.User, error) {
 		return nil, err
 	}
 	users := make(map[string]incidentbot.User)
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(op, func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
 			var u incidentbot.User
 			if err := json.Unmarshal(v, &u); err != nil {

@@ -173,7 +173,9 @@ func keyEvents(inc *incidentbot.Incident, events []incidentbot.TimelineEvent, or
 }
 
 // describeMarked describes a pin or :pushpin: mark, with the text of the
-// message it is about, found in items by its ts.
+// message it is about, found in items by its ts. A :pushpin: on a file
+// (ev.Files set; its TS is the message that shared the file) names the
+// file, with its link, and who shared it.
 func describeMarked(ev *incidentbot.TimelineEvent, inc *incidentbot.Incident, items []logItem, byTS map[string]int, n names) (string, Text) {
 	verb := "pinned"
 	if ev.Kind == incidentbot.EventKeyMarked {
@@ -187,6 +189,17 @@ func describeMarked(ev *incidentbot.TimelineEvent, inc *incidentbot.Incident, it
 		return "Incident header " + verb + by, ""
 	}
 	j, ok := byTS[ev.TS]
+	if len(ev.Files) > 0 {
+		// A :pushpin: on a file itself: the file, with its link, and the
+		// message that shared it.
+		var f strings.Builder
+		writeFileLink(&f, ev.Files[0])
+		if !ok || ev.TS == "" {
+			return "File " + f.String() + " " + verb + by, ""
+		}
+		it := &items[j]
+		return "File " + f.String() + " shared by " + bold(n.name(it.ev.Actor)) + " (" + utc(it.ev.At).String() + ") " + verb + by, n.text(it.text)
+	}
 	if !ok || ev.TS == "" {
 		return "Message " + verb + by + " (the message was not captured)", ""
 	}
@@ -453,7 +466,13 @@ func (w *logWriter) entry(e *LogEntry, it *logItem) {
 			b.WriteString("(pinned")
 			w.by(note)
 		case incidentbot.EventKeyMarked:
-			b.WriteString("(marked as a key event :pushpin:")
+			if len(note.Files) > 0 {
+				b.WriteString("(file ")
+				writeFileLink(b, note.Files[0])
+				b.WriteString(" marked as a key event :pushpin:")
+			} else {
+				b.WriteString("(marked as a key event :pushpin:")
+			}
 			w.by(note)
 		}
 	}

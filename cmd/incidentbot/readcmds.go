@@ -129,9 +129,15 @@ func (m *Main) backup(ctx context.Context) error {
 	}
 	defer os.Remove(tmp)
 	r, err := m.openReader(false)
-	if err == nil {
-		err = r.Backup(ctx, f)
-		r.Close()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("backup: %w", err)
+	}
+	err = r.Backup(ctx, f) // its errors say "backup" already
+	r.Close()
+	if err != nil {
+		f.Close()
+		return err
 	}
 	if err == nil {
 		err = f.Sync()
