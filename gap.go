@@ -55,4 +55,6 @@ type GapThread struct {
 
 // Started reports whether some of the gap's work is done (and saved), so
 // that it may no longer grow by merging.
-func (g *Gap) Started() bool { return g.Upper != "" || g.HistoryDone || len(g.Threads) > 0 || g.Stored > 0 }
+func (g *Gap) Started() bool {
+	return g.Upper != "" || g.HistoryDone || len(g.Threads) > 0 || g.Stored > 0
+}
