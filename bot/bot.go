@@ -37,6 +37,7 @@ type Store interface {
 	commands.Store
 	templates.RecordSource
 	Timeline
+	Gaps
 }
 
 // Config configures the Slack edge.
@@ -56,6 +57,10 @@ type Config struct {
 	// ActionReminderCron is when owners of overdue action items get a DM
 	// (cron spec in Commands.Location); empty disables.
 	ActionReminderCron string
+	// BackfillMargin is how far before the last moment a connection was
+	// known healthy the backfill starts reading a channel's history; zero
+	// means BackfillMargin (2 minutes).
+	BackfillMargin time.Duration
 	// ReminderTick is how often the scheduler looks for due work (status-update
 	// reminders, PagerDuty calls, cron firings). Zero means a tenth of the
 	// update interval, at most 200ms.
@@ -100,6 +105,7 @@ type Bot struct {
 	followCtx   context.Context
 	stopFollow  context.CancelFunc
 	sched       *scheduler.Scheduler
+	backfill    *backfiller
 	// workspaceURL is https://<team>.slack.com/, for links to channels.
 	workspaceURL atomic.Value
 }
@@ -122,6 +128,9 @@ func New(cfg Config, store Store) (*Bot, error) {
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 4 * time.Second
+	}
+	if cfg.BackfillMargin <= 0 {
+		cfg.BackfillMargin = BackfillMargin
 	}
 	if cfg.Logger == nil {
 		l := logrus.New()
@@ -158,7 +167,8 @@ func New(cfg Config, store Store) (*Bot, error) {
 		deps.Drafts = templates.Drafts{Source: store, Template: cfg.PostMortem}
 	}
 	b.cmds = commands.New(store, cfg.Commands, deps)
-	sched.Schedule(scheduler.Jobs{Incidents: store, Reminders: b.cmds, Outbox: b.cmds, Overdue: b.cmds, Channels: b.cmds})
+	b.backfill = newBackfiller(b)
+	sched.Schedule(scheduler.Jobs{Incidents: store, Reminders: b.cmds, Outbox: b.cmds, Overdue: b.cmds, Channels: b.cmds, Backfill: b.backfill})
 	b.storeOK.Store(true)
 	b.followCtx, b.stopFollow = context.WithCancel(context.Background())
 	return b, nil
@@ -324,7 +334,6 @@ func (b *Bot) dispatch(ctx context.Context, c *conn, req socketmode.Request) boo
 // Timeouts of the work the bot does after acknowledging.
 const (
 	followupTimeout = 2 * time.Minute  // a command's follow-up Slack calls
-	backfillTimeout = 2 * time.Minute  // a backfill after a (re)connection
 	noticeTimeout   = 30 * time.Second // one small call: a notice, a user's name
 )
 

@@ -17,7 +17,6 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
-	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/scheduler"
 )
 
@@ -232,24 +231,17 @@ func (b *Bot) ack(env *envelope, payload any) {
 	b.cfg.Metrics.EnvelopeAcked(env.req.Type)
 }
 
-// startBackfill backfills the open incident channels after a connection:
-// from the moment the previous connection was last known healthy, or, for
-// the first connection of this process, from the last message stored for
-// each channel; both less BackfillMargin. The previous connection's last
-// healthy moment is used rather than the last stored message because a
-// late redelivery of a newer message must not hide an older missed one.
+// startBackfill records, after a connection, the gap of every open
+// incident channel (see backfill.go): from the moment the previous
+// connection was last known healthy, or, for the first connection of this
+// process, from the last message stored for each channel; both less
+// Config.BackfillMargin. The previous connection's last healthy moment is
+// used rather than the last stored message because a late redelivery of a
+// newer message must not hide an older missed one. The scheduler's backfill
+// job reads the gaps back.
 func (b *Bot) startBackfill() {
-	prev := b.lastHealthy.Load()
-	b.background(backfillTimeout, func(ctx context.Context) {
-		b.backfill(ctx, func(inc *incidentbot.Incident) time.Time {
-			if prev != 0 {
-				return time.Unix(0, prev).Add(-BackfillMargin)
-			}
-			ts, err := b.store.LastEventTS(ctx, inc.ID)
-			if err != nil || ts == "" {
-				return inc.OpenedAt
-			}
-			return tsTime(ts).Add(-BackfillMargin)
-		})
+	prev, now := b.lastHealthy.Load(), time.Now()
+	b.background(noticeTimeout, func(ctx context.Context) {
+		b.backfill.recordGaps(ctx, prev, now)
 	})
 }

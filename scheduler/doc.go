@@ -19,6 +19,10 @@
 // tests drive the scheduler with a fake clock; the tick only says how often
 // that clock is looked at.
 //
+// The backfill of the gaps the bot records when it (re)connects runs on its
+// own goroutine (backfill.go), woken when gaps are recorded, so that one
+// waiting out Slack's rate limits delays nothing else.
+//
 // Failed PagerDuty calls are retried with Backoff, the one exponential
 // backoff with jitter of the project (the Slack socket reconnects with it
 // too).

@@ -58,6 +58,8 @@ type Jobs struct {
 	// Overdue runs on the firings of Config.ActionCron.
 	Overdue  OverdueActions
 	Channels ChannelRepair
+	// Backfill works off the gaps in captured timelines (backfill.go).
+	Backfill Backfill
 }
 
 // Config says when work is done.
@@ -266,6 +268,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				}
 			})
 		})
+	}
+	if s.jobs.Backfill != nil {
+		wg.Go(func() { s.runBackfill(ctx) })
 	}
 	if s.cron != nil && s.jobs.Overdue != nil {
 		next := s.cron.Next(start.In(s.cfg.Location))

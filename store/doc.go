@@ -50,6 +50,9 @@
 //	        applied
 //	            <dedup key>   events' sequence after UpdateIncident applied it
 //	        last_ts           greatest Slack ts among stored message events
+//	gaps                      sequence: the last gap id; created by the first
+//	                          RecordGap, so older files open unchanged
+//	    <gap id>              JSON incidentbot.Gap, one per backfill gap pending
 //
 // Events are never deleted, so an incident's event count is the sequence of
 // its events bucket, and Open reads nothing but the meta bucket: start-up

@@ -24,6 +24,7 @@ type Metrics struct {
 	apiErrors  *prometheus.CounterVec
 	storeWrite prometheus.Histogram
 	storeFail  prometheus.Counter
+	gaps       *gapCollector // the backfill's (backfill.go)
 }
 
 // OpenIncidents counts open incidents by severity ("sev1".."sev4").
@@ -60,8 +61,9 @@ func NewMetrics(open OpenIncidents) *Metrics {
 		storeFail: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "incidentbot_store_write_errors_total", Help: "bbolt writes that failed.",
 		}),
+		gaps: newGapCollector(),
 	}
-	reg.MustRegister(m.received, m.acked, m.stored, m.commands, m.reminders, m.apiErrors, m.storeWrite, m.storeFail,
+	reg.MustRegister(m.received, m.acked, m.stored, m.commands, m.reminders, m.apiErrors, m.storeWrite, m.storeFail, m.gaps,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		openCollector{open: open, desc: prometheus.NewDesc("incidentbot_open_incidents", "Open incidents, by severity.", []string{"severity"}, nil)})
 	return m

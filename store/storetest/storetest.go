@@ -17,7 +17,10 @@
 // serialised (no lost update); the channel index and a channel taken by two
 // incidents; open and all incidents; users; event counts; a context done
 // before a call starts; backups that hold what was committed before they
-// began; durability across a reopen; and the failure codes of
+// began; durability across a reopen; the backfill's gaps (recorded,
+// merged, not re-read once started, saved and closed on the revision read,
+// durable, none in an old file) and the events of a stretch of ts; and the
+// failure codes of
 // incidentbot.ErrorCode: ENotFound for a missing incident, EConflict for a
 // taken channel, EInvalid for a user without an ID, EUnavailable for writes
 // to a closed or read-only store.
@@ -67,6 +70,8 @@ type Store interface {
 	Backup(w io.Writer) (int64, error)
 	// Close releases the store; closing twice is harmless.
 	Close() error
+	// Gaps are the backfill's gaps (gaps.go).
+	Gaps
 }
 
 // Backend opens stores of one implementation for the suite.
@@ -118,6 +123,7 @@ func Run(t *testing.T, be Backend) {
 		{"ReadOnly", testReadOnly},
 		{"BackupDuringWrites", testBackupDuringWrites},
 	}
+	tests = append(tests, gapCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, be) })
 	}
