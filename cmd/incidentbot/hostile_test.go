@@ -73,25 +73,24 @@ func TestGoneChannel(t *testing.T) {
 			w := newWorld(t, slackemu.Config{})
 			r := w.startWith(map[string]string{"INCIDENTBOT_UPDATE_INTERVAL": interval.String()}, clk.on)
 			c := w.openIncident(w.alice, "Disk full", "inc-1-disk-full")
-			tt.kill(w, c)
-			clk.Add(interval) // a reminder is due
-			w.waitText(w.announce, goneNotice)
-			notice := w.channelTexts(w.announce)[len(w.channelTexts(w.announce))-1]
-			for _, want := range []string{"INC-1", tt.gone, "/incident resolve INC-1", "invite"} {
-				if !strings.Contains(notice, want) {
-					t.Errorf("the notice %q does not say %q", notice, want)
-				}
-			}
-
-			// An emulated hour, a minute at a time.
 			before := w.postsTo(c)
+			tt.kill(w, c)
+			// An emulated hour, a minute at a time; a reminder is due at once.
 			for range 60 {
 				clk.Add(time.Minute)
 				time.Sleep(15 * time.Millisecond) // a tick or more
 			}
 			settle()
 			if n := w.postsTo(c) - before; n > 3 {
-				t.Errorf("%d chat.postMessage calls to the gone channel in an emulated hour, want at most 3", n)
+				t.Fatalf("%d chat.postMessage calls to the gone channel in an emulated hour, want at most 3", n)
+			}
+			w.waitText(w.announce, goneNotice)
+			texts := w.channelTexts(w.announce)
+			notice := texts[len(texts)-1]
+			for _, want := range []string{"INC-1", tt.gone, "/incident resolve INC-1", "invite"} {
+				if !strings.Contains(notice, want) {
+					t.Errorf("the notice %q does not say %q", notice, want)
+				}
 			}
 			if n := w.countTexts(w.announce, goneNotice); n != 1 {
 				t.Errorf("the announce channel was told %d times, want once", n)
