@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"strings"
@@ -54,6 +55,11 @@ type Config struct {
 	MaxInFlight int
 	// ShutdownGrace bounds the wait for in-flight work at shutdown. Zero means 4s.
 	ShutdownGrace time.Duration
+	// AuthCheckEvery is how often the bot token is checked with auth.test
+	// while connected, so that a token revoked while the socket stays up
+	// (and nothing else calls Slack) is noticed within a minute. Zero
+	// means 30s.
+	AuthCheckEvery time.Duration
 	// ActionReminderCron is when owners of overdue action items get a DM
 	// (cron spec in Commands.Location); empty disables.
 	ActionReminderCron string
@@ -106,6 +112,11 @@ type Bot struct {
 	stopFollow  context.CancelFunc
 	sched       *scheduler.Scheduler
 	backfill    *backfiller
+	// fatal is closed, once, when Slack rejects the app's credentials;
+	// fatalErr then says why (see failAuth).
+	fatal     chan struct{}
+	fatalOnce sync.Once
+	fatalErr  atomic.Pointer[error]
 	// workspaceURL is https://<team>.slack.com/, for links to channels.
 	workspaceURL atomic.Value
 }
@@ -132,27 +143,36 @@ func New(cfg Config, store Store) (*Bot, error) {
 	if cfg.BackfillMargin <= 0 {
 		cfg.BackfillMargin = BackfillMargin
 	}
+	if cfg.AuthCheckEvery <= 0 {
+		cfg.AuthCheckEvery = 30 * time.Second
+	}
+	if cfg.Commands.ChannelRetry <= 0 {
+		cfg.Commands.ChannelRetry = commands.DefaultChannelRetry
+	}
 	if cfg.Logger == nil {
 		l := logrus.New()
 		l.Out = discard{}
 		cfg.Logger = l
 	}
-	api := newSlackClient(cfg.BotToken, cfg.AppToken, cfg.APIURL, cfg.HTTPTimeout, cfg.Metrics)
+	api := newSlackClient(cfg.BotToken, cfg.AppToken, cfg.APIURL, cfg.HTTPTimeout, cfg.Metrics, true)
+	noWait := newSlackClient(cfg.BotToken, cfg.AppToken, cfg.APIURL, cfg.HTTPTimeout, cfg.Metrics, false)
 	b := &Bot{
 		cfg:       cfg,
 		log:       cfg.Logger,
 		store:     store,
 		api:       api,
-		slack:     &slackAPI{api: api, metrics: cfg.Metrics},
 		sem:       make(chan struct{}, cfg.MaxInFlight),
 		followSem: make(chan struct{}, 8),
+		fatal:     make(chan struct{}),
 	}
+	b.slack = &slackAPI{api: api, noWait: noWait, metrics: cfg.Metrics, onAuth: b.authRejected}
 	tick := cfg.ReminderTick
 	if tick <= 0 {
 		tick = min(200*time.Millisecond, max(cfg.Commands.UpdateInterval/10, 10*time.Millisecond))
 	}
 	sched, err := scheduler.New(scheduler.Config{
 		Now: cfg.Now, Tick: tick, ActionCron: cfg.ActionReminderCron, Location: cfg.Commands.Location, Logger: cfg.Logger,
+		SlowRetry: cfg.Commands.ChannelRetry,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bot: %w", err)
@@ -194,7 +214,12 @@ func (b *Bot) StoreHealthy() bool { return b.storeOK.Load() }
 // ctx ends; then it stops taking envelopes, waits (bounded by ShutdownGrace)
 // for in-flight ones to be committed and acknowledged, and returns nil. It
 // fails at once when Slack rejects the tokens, and when the scheduler cannot
-// load its due times from the store.
+// load its due times from the store. When Slack rejects the bot's
+// credentials later (a Web API call answers token_revoked, invalid_auth,
+// account_inactive…, or the tokens_revoked or app_uninstalled event
+// arrives), /readyz fails with the reason, one error line is logged, and
+// Run shuts down as above and returns an error with what to do: nothing
+// the bot does can work until an operator installs a new token.
 func (b *Bot) Run(ctx context.Context) error {
 	auth, err := b.api.AuthTestContext(ctx)
 	if err != nil {
@@ -228,11 +253,16 @@ func (b *Bot) Run(ctx context.Context) error {
 	defer stopSocket()
 	runErr := make(chan error, 1)
 	go func() { runErr <- b.runSocket(sctx) }()
+	go b.checkAuth(sctx)
 	b.log.Info("incidentbot is connecting to Slack over Socket Mode")
 	select {
 	case <-ctx.Done():
 		b.shutdown(runErr)
 		return nil
+	case <-b.fatal:
+		stopSocket()
+		b.shutdown(runErr)
+		return *b.fatalErr.Load()
 	case err := <-runErr:
 		b.shutdown(nil)
 		if ctx.Err() != nil {
@@ -247,6 +277,59 @@ func (b *Bot) Run(ctx context.Context) error {
 			return nil
 		}
 		return fmt.Errorf("bot: %w", err)
+	}
+}
+
+// authRejected is told of every EAuth answer of the Web API (method, the
+// classified error).
+func (b *Bot) authRejected(method string, err error) {
+	token := "SLACK_BOT_TOKEN (the bot token, xoxb-…)"
+	if method == "apps.connections.open" {
+		token = "SLACK_APP_TOKEN (the app-level token, xapp-…, with connections:write)"
+	}
+	b.failAuth(fmt.Errorf("bot: Slack rejected incidentbot's credentials (%s on %s): nothing can work until a new token is installed. "+
+		"Reinstall the app to the workspace (or create a new token), set %s, and restart incidentbot", reason(err), method, token))
+}
+
+// failAuth makes a rejected credential fatal, once: /readyz fails with err,
+// one error line says what to do, and Run returns err.
+func (b *Bot) failAuth(err error) {
+	b.fatalOnce.Do(func() {
+		b.fatalErr.Store(&err)
+		b.log.WithError(err).Error("Slack rejected incidentbot's credentials; stopping")
+		close(b.fatal)
+	})
+}
+
+// reason is Slack's code of a classified error, or its message.
+func reason(err error) string {
+	if r, ok := errors.AsType[*slackRefusal](err); ok {
+		return r.code
+	}
+	return incidentbot.ErrorMessage(err)
+}
+
+// checkAuth checks the bot token with auth.test every AuthCheckEvery until
+// ctx ends, so that a token revoked while nothing calls Slack is noticed: a
+// rejection reaches authRejected through slackAPI.err. Other failures are
+// left to the next check.
+func (b *Bot) checkAuth(ctx context.Context) {
+	t := time.NewTicker(b.cfg.AuthCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.fatal:
+			return
+		case <-t.C:
+			cctx, cancel := context.WithTimeout(ctx, b.cfg.HTTPTimeout)
+			_, err := b.api.AuthTestContext(cctx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				_ = b.slack.err("auth.test", err)
+			}
+		}
 	}
 }
 
@@ -415,9 +498,13 @@ func (b *Bot) channelURL(channelID string) string {
 	return strings.TrimSuffix(base, "/") + "/archives/" + channelID
 }
 
-// Ready reports whether the bot can do its job: the database takes writes
-// and the Slack socket is connected. /readyz serves it.
+// Ready reports whether the bot can do its job: Slack has not rejected its
+// token, the database takes writes and the Slack socket is connected.
+// /readyz serves it.
 func (b *Bot) Ready() (bool, string) {
+	if err := b.fatalErr.Load(); err != nil {
+		return false, (*err).Error()
+	}
 	switch {
 	case !b.storeOK.Load():
 		return false, "the database cannot be written"

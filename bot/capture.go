@@ -297,6 +297,9 @@ func (b *Bot) onEvent(ctx context.Context, env *envelope, eae slackevents.Events
 		b.ack(env, nil)
 		return
 	}
+	if b.onLifecycle(ctx, env, eae) {
+		return
+	}
 	c := b.captureEvent(eae)
 	if len(c.events) == 0 {
 		b.ack(env, nil)
@@ -401,7 +404,8 @@ func (b *Bot) learnUser(id string) {
 
 // EventSubscriptions are the Events API subscriptions the bot records, as
 // the app manifest must list them: messages in public channels (with their
-// subtypes: edits, deletions, files, thread replies), reactions and pins.
+// subtypes: edits, deletions, files, thread replies), reactions and pins,
+// and the life of channels and of the app (see lifecycle.go).
 func EventSubscriptions() []string {
-	return []string{"message.channels", "reaction_added", "pin_added"}
+	return append([]string{"message.channels", "reaction_added", "pin_added"}, lifecycleEvents...)
 }

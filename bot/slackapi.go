@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -16,9 +17,13 @@ import (
 )
 
 // newSlackClient returns a slack-go client for the Web API at apiURL that
-// retries rate limits (honouring Retry-After), 5xx answers and connection
-// errors with backoff and jitter, with an explicit timeout on every call.
-func newSlackClient(botToken, appToken, apiURL string, timeout time.Duration, m *ops.Metrics) *slack.Client {
+// retries 5xx answers and connection errors with backoff and jitter, with an
+// explicit timeout on every call, and, when waitOnLimit is set, rate limits
+// too (sleeping through Retry-After inside the call). Interactive follow-ups
+// use the waiting client; scheduled work uses the other, so that a 429
+// comes back at once with its Retry-After and the scheduler reschedules
+// that incident instead of one goroutine sleeping through it.
+func newSlackClient(botToken, appToken, apiURL string, timeout time.Duration, m *ops.Metrics, waitOnLimit bool) *slack.Client {
 	rc := slack.DefaultRetryConfig()
 	rc.MaxRetries = 5
 	rc.RetryAfterDuration = 5 * time.Second
@@ -26,7 +31,10 @@ func newSlackClient(botToken, appToken, apiURL string, timeout time.Duration, m 
 	rc.BackoffInitial = 200 * time.Millisecond
 	rc.BackoffMax = 10 * time.Second
 	rc.BackoffJitter = 100 * time.Millisecond
-	rc.Handlers = append(slack.AllBuiltinRetryHandlers(rc), slack.NewServerErrorRetryHandler(rc))
+	rc.Handlers = []slack.RetryHandler{slack.NewConnectionErrorRetryHandler(), slack.NewServerErrorRetryHandler(rc)}
+	if waitOnLimit {
+		rc.Handlers = append(slack.AllBuiltinRetryHandlers(rc), slack.NewServerErrorRetryHandler(rc))
+	}
 	// Keep connections to Slack alive and bounded: the default transport
 	// keeps 2 idle connections per host, so bursts of follow-ups dialled a
 	// new TCP (and TLS) connection per call.
@@ -44,21 +52,92 @@ func newSlackClient(botToken, appToken, apiURL string, timeout time.Duration, m 
 }
 
 // slackAPI implements commands.Slack (every capability) over slack-go.
+//
+// Every answer goes through classify, once. Calls about a channel are paced
+// per channel: after a 429 for channel A, calls for A wait out its
+// Retry-After (interactive follow-ups sleep; scheduled work, marked with
+// scheduler.Scheduled, fails at once with EUnavailable and the remaining
+// wait in Error.RetryAfter), while other channels go on.
 type slackAPI struct {
-	api     *slack.Client
+	api     *slack.Client // retries 429s itself: interactive follow-ups
+	noWait  *slack.Client // returns 429s at once: scheduled work
 	metrics *ops.Metrics
+	// onAuth, if set, is called with every EAuth failure: the bot's
+	// credentials are rejected and nothing can work.
+	onAuth func(method string, err error)
+
+	pmu   sync.Mutex
+	until map[string]time.Time // channel → end of its Retry-After (wall clock)
 }
 
-// err counts a Slack refusal (HTTP failures are counted by the transport)
-// and returns slackError.
+var _ commands.Slack = (*slackAPI)(nil)
+
+// client is the client for a call made with ctx.
+func (s *slackAPI) client(ctx context.Context) *slack.Client {
+	if s.noWait != nil && scheduler.Scheduled(ctx) {
+		return s.noWait
+	}
+	return s.api
+}
+
+// err classifies a failed call (see classify), counts a Slack refusal (HTTP
+// failures are counted by the transport), and reports a rejected token.
 func (s *slackAPI) err(method string, err error) error {
 	if code := slackErrorCode(err); code != "" {
 		s.metrics.APIError("slack", method, code)
 	}
-	return slackError(method, err)
+	out := classify(method, err)
+	if incidentbot.ErrorCode(out) == incidentbot.EAuth && s.onAuth != nil {
+		s.onAuth(method, out)
+	}
+	return out
 }
 
-var _ commands.Slack = (*slackAPI)(nil)
+// chanErr is err for a call about channel: a rate limit also paces the
+// channel for its Retry-After.
+func (s *slackAPI) chanErr(method, channel string, err error) error {
+	out := s.err(method, err)
+	if d := incidentbot.RetryAfter(out); d > 0 && channel != "" {
+		s.pmu.Lock()
+		if s.until == nil {
+			s.until = map[string]time.Time{}
+		}
+		if t := time.Now().Add(d); t.After(s.until[channel]) {
+			s.until[channel] = t
+		}
+		s.pmu.Unlock()
+	}
+	return out
+}
+
+// pace waits until channel's Retry-After has passed. Scheduled work does
+// not wait: it gets EUnavailable with the time left in RetryAfter. It fails
+// when ctx ends first.
+func (s *slackAPI) pace(ctx context.Context, method, channel string) error {
+	s.pmu.Lock()
+	until, ok := s.until[channel]
+	if ok && !time.Now().Before(until) {
+		delete(s.until, channel)
+		ok = false
+	}
+	s.pmu.Unlock()
+	if !ok {
+		return nil
+	}
+	left := time.Until(until)
+	if scheduler.Scheduled(ctx) {
+		return &incidentbot.Error{Code: incidentbot.EUnavailable, Op: "slack " + method, RetryAfter: left,
+			Message: "Slack is rate limiting " + method + " for this channel; retrying after " + left.Round(time.Second).String()}
+	}
+	t := time.NewTimer(left)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return &incidentbot.Error{Code: incidentbot.EUnavailable, Op: "slack " + method, Message: "Slack is rate limiting " + method, Err: ctx.Err()}
+	case <-t.C:
+		return nil
+	}
+}
 
 // slackErrorCode returns Slack's error code ("name_taken") of err, or "".
 func slackErrorCode(err error) string {
@@ -71,22 +150,70 @@ func slackErrorCode(err error) string {
 	return ""
 }
 
-// slackError turns a slack-go error into an *incidentbot.Error: rate limits,
-// server errors and network failures are EUnavailable (Slack is having a
-// problem; what was recorded is safe), Slack's refusals EInternal.
-func slackError(method string, err error) error {
-	code := incidentbot.EInternal
-	msg := "Slack refused " + method
-	if c := slackErrorCode(err); c != "" {
-		msg += " (" + c + ")"
-	} else {
-		code = incidentbot.EUnavailable
-		msg = "Slack is not answering " + method + " right now"
-		if _, ok := errors.AsType[*slack.RateLimitedError](err); ok {
-			msg = "Slack is rate limiting " + method
-		}
+// Slack's error codes by what they mean for the bot (see the root error.go).
+var (
+	// goneCodes: the channel cannot be used now (archived, deleted, the bot
+	// removed from it); permanent for that channel.
+	goneCodes = map[string]string{
+		"is_archived":       "the channel is archived",
+		"is_inactive":       "the channel is archived",
+		"channel_not_found": "the channel was deleted (or the bot cannot see it)",
+		"not_in_channel":    "incidentbot was removed from the channel",
 	}
-	return &incidentbot.Error{Code: code, Message: msg, Op: "slack " + method, Err: err}
+	// forbiddenCodes: the workspace forbids the app this action.
+	forbiddenCodes = map[string]bool{"restricted_action": true}
+	// authCodes: Slack rejects the app's own token; fatal for the app.
+	authCodes = map[string]bool{
+		"invalid_auth": true, "not_authed": true, "token_revoked": true, "token_expired": true,
+		"account_inactive": true, "team_access_not_granted": true, "not_allowed_token_type": true,
+	}
+)
+
+// slackRefusal is Slack's refusal of a call, as the cause of an
+// *incidentbot.Error: Reason is Slack's own code ("is_archived"), which
+// commands records (Incident.ChannelGone) without knowing Slack.
+type slackRefusal struct {
+	method, code string
+	err          error
+}
+
+func (e *slackRefusal) Error() string  { return e.method + ": " + e.code }
+func (e *slackRefusal) Unwrap() error  { return e.err }
+func (e *slackRefusal) Reason() string { return e.code }
+
+// classify turns a slack-go error into an *incidentbot.Error, once for every
+// call of the bot:
+//   - EGone: is_archived, is_inactive, channel_not_found, not_in_channel
+//   - EForbidden: restricted_action
+//   - EAuth: invalid_auth, not_authed, token_revoked, token_expired,
+//     account_inactive (and the like)
+//   - EUnavailable: HTTP 429 (RetryAfter set from Retry-After), 5xx,
+//     network errors and timeouts
+//   - EInternal: any other refusal (a bug or a request Slack will never take)
+func classify(method string, err error) error {
+	if err == nil {
+		return nil
+	}
+	op := "slack " + method
+	if c := slackErrorCode(err); c != "" {
+		cause := &slackRefusal{method: method, code: c, err: err}
+		switch {
+		case goneCodes[c] != "":
+			return &incidentbot.Error{Code: incidentbot.EGone, Op: op, Err: cause, Message: goneCodes[c] + " (Slack: " + c + ")"}
+		case forbiddenCodes[c]:
+			return &incidentbot.Error{Code: incidentbot.EForbidden, Op: op, Err: cause,
+				Message: "the workspace does not allow incidentbot to do this (Slack: " + c + "); a Slack admin can change that"}
+		case authCodes[c]:
+			return &incidentbot.Error{Code: incidentbot.EAuth, Op: op, Err: cause,
+				Message: "Slack rejected incidentbot's token (" + c + ")"}
+		}
+		return &incidentbot.Error{Code: incidentbot.EInternal, Op: op, Err: cause, Message: "Slack refused " + method + " (" + c + ")"}
+	}
+	if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok {
+		return &incidentbot.Error{Code: incidentbot.EUnavailable, Op: op, Err: err, RetryAfter: max(rl.RetryAfter, time.Second),
+			Message: "Slack is rate limiting " + method}
+	}
+	return &incidentbot.Error{Code: incidentbot.EUnavailable, Op: op, Err: err, Message: "Slack is not answering " + method + " right now"}
 }
 
 // CreateChannel creates a public channel. Slack's refusals are classified
@@ -97,7 +224,7 @@ func slackError(method string, err error) error {
 // EForbidden; anything else as slackError does.
 func (s *slackAPI) CreateChannel(ctx context.Context, name string) (string, error) {
 	const method = "conversations.create"
-	ch, err := s.api.CreateConversationContext(ctx, slack.CreateConversationParams{ChannelName: name})
+	ch, err := s.client(ctx).CreateConversationContext(ctx, slack.CreateConversationParams{ChannelName: name})
 	if err == nil {
 		return ch.ID, nil
 	}
@@ -117,7 +244,10 @@ func (s *slackAPI) CreateChannel(ctx context.Context, name string) (string, erro
 }
 
 func (s *slackAPI) Invite(ctx context.Context, channelID string, users ...string) error {
-	_, err := s.api.InviteUsersToConversationContext(ctx, channelID, users...)
+	if err := s.pace(ctx, "conversations.invite", channelID); err != nil {
+		return err
+	}
+	_, err := s.client(ctx).InviteUsersToConversationContext(ctx, channelID, users...)
 	if err == nil {
 		return nil
 	}
@@ -125,36 +255,48 @@ func (s *slackAPI) Invite(ctx context.Context, channelID string, users ...string
 	case "already_in_channel", "cant_invite_self":
 		return nil
 	}
-	return s.err("conversations.invite", err)
+	return s.chanErr("conversations.invite", channelID, err)
 }
 
 func (s *slackAPI) Post(ctx context.Context, channelID, text string) (string, error) {
-	_, ts, err := s.api.PostMessageContext(ctx, channelID, slack.MsgOptionText(text, false))
+	if err := s.pace(ctx, "chat.postMessage", channelID); err != nil {
+		return "", err
+	}
+	_, ts, err := s.client(ctx).PostMessageContext(ctx, channelID, slack.MsgOptionText(text, false))
 	if err != nil {
-		return "", s.err("chat.postMessage", err)
+		return "", s.chanErr("chat.postMessage", channelID, err)
 	}
 	return ts, nil
 }
 
 func (s *slackAPI) Update(ctx context.Context, channelID, ts, text string) error {
-	if _, _, _, err := s.api.UpdateMessageContext(ctx, channelID, ts, slack.MsgOptionText(text, false)); err != nil {
-		return s.err("chat.update", err)
+	if err := s.pace(ctx, "chat.update", channelID); err != nil {
+		return err
+	}
+	if _, _, _, err := s.client(ctx).UpdateMessageContext(ctx, channelID, ts, slack.MsgOptionText(text, false)); err != nil {
+		return s.chanErr("chat.update", channelID, err)
 	}
 	return nil
 }
 
 func (s *slackAPI) Pin(ctx context.Context, channelID, ts string) error {
-	err := s.api.AddPinContext(ctx, channelID, slack.NewRefToMessage(channelID, ts))
+	if err := s.pace(ctx, "pins.add", channelID); err != nil {
+		return err
+	}
+	err := s.client(ctx).AddPinContext(ctx, channelID, slack.NewRefToMessage(channelID, ts))
 	if err != nil && slackErrorCode(err) != "already_pinned" {
-		return s.err("pins.add", err)
+		return s.chanErr("pins.add", channelID, err)
 	}
 	return nil
 }
 
 // Ephemeral shows text to user in channel only.
 func (s *slackAPI) Ephemeral(ctx context.Context, channelID, userID, text string) error {
-	if _, err := s.api.PostEphemeralContext(ctx, channelID, userID, slack.MsgOptionText(text, false)); err != nil {
-		return s.err("chat.postEphemeral", err)
+	if err := s.pace(ctx, "chat.postEphemeral", channelID); err != nil {
+		return err
+	}
+	if _, err := s.client(ctx).PostEphemeralContext(ctx, channelID, userID, slack.MsgOptionText(text, false)); err != nil {
+		return s.chanErr("chat.postEphemeral", channelID, err)
 	}
 	return nil
 }
@@ -173,14 +315,14 @@ func (s *slackAPI) Upload(ctx context.Context, channelID, name, title string, co
 			case <-time.After(scheduler.Backoff{First: 500 * time.Millisecond, Max: 500 * time.Millisecond}.Delay(attempt)):
 			}
 		}
-		_, err = s.api.UploadFileContext(ctx, slack.UploadFileParameters{
+		_, err = s.client(ctx).UploadFileContext(ctx, slack.UploadFileParameters{
 			Filename: name, Title: title, Content: string(content), FileSize: len(content),
 			Channel: channelID, InitialComment: comment,
 		})
 		if err == nil {
 			return nil
 		}
-		if incidentbot.ErrorCode(s.err("files.upload", err)) != incidentbot.EUnavailable {
+		if incidentbot.ErrorCode(classify("files.upload", err)) != incidentbot.EUnavailable {
 			break
 		}
 	}
@@ -188,7 +330,7 @@ func (s *slackAPI) Upload(ctx context.Context, channelID, name, title string, co
 }
 
 func (s *slackAPI) UserByEmail(ctx context.Context, email string) (incidentbot.User, error) {
-	u, err := s.api.GetUserByEmailContext(ctx, email)
+	u, err := s.client(ctx).GetUserByEmailContext(ctx, email)
 	if err != nil {
 		if slackErrorCode(err) == "users_not_found" {
 			return incidentbot.User{}, &incidentbot.Error{Code: incidentbot.ENotFound, Message: "no Slack account has the email " + email, Err: err}

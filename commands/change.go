@@ -28,14 +28,15 @@ func (s *Service) tellEveryone(inc *incidentbot.Incident, text string) func(ctx 
 	return followups(s.postChannel(inc, text), s.announce(inc, text), s.refreshFollowup(inc))
 }
 
-// postChannel posts text in the incident channel; nil while it has none.
+// postChannel posts text in the incident channel; nil while it has none or
+// it is gone (the timeline has the change; the channel is told nothing).
 func (s *Service) postChannel(inc *incidentbot.Incident, text string) func(ctx context.Context) error {
-	if inc.ChannelID == "" {
+	if inc.ChannelID == "" || inc.ChannelGone != "" {
 		return nil
 	}
 	return func(ctx context.Context) error {
 		if _, err := s.deps.Poster.Post(ctx, inc.ChannelID, text); err != nil {
-			return fmt.Errorf("post to the channel of %s: %w", inc.Key(), err)
+			return fmt.Errorf("post to the channel of %s: %w", inc.Key(), s.goneWork(ctx, inc, err))
 		}
 		return nil
 	}

@@ -279,11 +279,11 @@ func (s *Service) updateHeader(ctx context.Context, id int64) error {
 	if err != nil {
 		return fmt.Errorf("update the header of INC-%d: %w", id, err)
 	}
-	if inc.ChannelID == "" || inc.HeaderTS == "" {
+	if inc.ChannelID == "" || inc.HeaderTS == "" || inc.ChannelGone != "" {
 		return nil
 	}
 	if err := s.deps.Poster.Update(ctx, inc.ChannelID, inc.HeaderTS, headerText(inc)); err != nil {
-		return fmt.Errorf("update the header of %s: %w", inc.Key(), err)
+		return fmt.Errorf("update the header of %s: %w", inc.Key(), s.goneWork(ctx, inc, err))
 	}
 	return nil
 }

@@ -216,8 +216,12 @@ func (s *Service) finishPager(ctx context.Context, inc *incidentbot.Incident, a 
 	default:
 		msg = fmt.Sprintf(":x: PagerDuty refused the %s: %s", what, slacktext.Escape(incidentbot.ErrorMessage(callErr)))
 	}
-	if msg != "" && updated.ChannelID != "" {
+	if msg != "" && updated.ChannelID != "" && updated.ChannelGone == "" {
 		if _, err := s.deps.Poster.Post(ctx, updated.ChannelID, msg); err != nil {
+			if incidentbot.ErrorCode(err) == incidentbot.EGone {
+				// The outcome is recorded; the channel is not there to be told.
+				return s.markGone(ctx, updated, err)
+			}
 			return fmt.Errorf("tell %s about PagerDuty: %w", inc.Key(), err)
 		}
 	}

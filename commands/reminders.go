@@ -20,10 +20,19 @@ const MaxSnooze = 2 * time.Hour
 // but not before a snooze ends. Because it derives from what is stored, a
 // bot that was down for several intervals sends one reminder, not one per
 // missed interval. ok is false for resolved incidents and incidents without
-// a channel yet.
+// a channel yet. While the channel is gone (Incident.ChannelGone), no
+// reminder is due; only the slow retry of the channel is, a
+// DefaultChannelRetry after it went.
 func ReminderDue(inc *incidentbot.Incident, interval time.Duration) (due time.Time, ok bool) {
+	return reminderDue(inc, interval, DefaultChannelRetry)
+}
+
+func reminderDue(inc *incidentbot.Incident, interval, retry time.Duration) (due time.Time, ok bool) {
 	if inc.Resolved() || inc.ChannelID == "" {
 		return time.Time{}, false
+	}
+	if inc.ChannelGone != "" {
+		return inc.ChannelGoneAt.Add(retry), true
 	}
 	last := inc.LastUpdateAt
 	if inc.LastReminderAt.After(last) {
@@ -39,20 +48,27 @@ func ReminderDue(inc *incidentbot.Incident, interval time.Duration) (due time.Ti
 // ReminderDue returns when inc's next status-update reminder is due at the
 // configured interval (see the function ReminderDue).
 func (s *Service) ReminderDue(inc *incidentbot.Incident) (time.Time, bool) {
-	return ReminderDue(inc, s.cfg.UpdateInterval)
+	return reminderDue(inc, s.cfg.UpdateInterval, s.cfg.ChannelRetry)
 }
 
 // Remind posts the status-update reminder of incident id, then records it,
 // if it is due. It re-reads the incident so that an update that raced the
 // sweep wins. It fails when the store cannot be read or written or Slack
 // refuses the post; the reminder is then not recorded and stays due.
+//
+// While the channel is gone, the reminder is the slow retry of the channel:
+// if Slack still refuses it (EGone) nothing new is recorded; if it goes
+// through, the channel is recorded as back. A first EGone records the
+// channel as gone and tells a human (see ChannelChanged). The error keeps
+// its code, so that the scheduler retries slowly (EGone) or after
+// Retry-After.
 func (s *Service) Remind(ctx context.Context, id int64) error {
 	inc, err := s.store.Incident(ctx, id)
 	if err != nil {
 		return fmt.Errorf("remind INC-%d: %w", id, err)
 	}
 	now := s.now()
-	due, ok := ReminderDue(inc, s.cfg.UpdateInterval)
+	due, ok := reminderDue(inc, s.cfg.UpdateInterval, s.cfg.ChannelRetry)
 	if !ok || now.Before(due) {
 		s.observe(inc)
 		return nil
@@ -66,6 +82,9 @@ func (s *Service) Remind(ctx context.Context, id int64) error {
 		"`/incident status [investigating|identified|monitoring] <what we know, what we are doing, next update>` "+
 		"(or pause these reminders with `/incident snooze 30m`).", mention(inc.Commander()), what, Age(since))
 	if _, err := s.deps.Poster.Post(ctx, inc.ChannelID, text); err != nil {
+		return fmt.Errorf("remind %s: %w", inc.Key(), s.goneWork(ctx, inc, err))
+	}
+	if err := s.markBack(ctx, inc); err != nil {
 		return fmt.Errorf("remind %s: %w", inc.Key(), err)
 	}
 	if s.deps.OnReminder != nil {

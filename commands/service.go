@@ -102,6 +102,9 @@ type Config struct {
 	// PageSeverity: opening at it or worse, or raising into it, pages.
 	// Zero means sev2.
 	PageSeverity incidentbot.Severity
+	// ChannelRetry is how often a channel that is gone (archived, deleted,
+	// the bot removed) is tried again. Zero means DefaultChannelRetry.
+	ChannelRetry time.Duration
 }
 
 // Deps are the Service's collaborators. Poster is required; Channels is
@@ -154,6 +157,9 @@ func New(store Store, cfg Config, deps Deps) *Service {
 	}
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
+	}
+	if cfg.ChannelRetry <= 0 {
+		cfg.ChannelRetry = DefaultChannelRetry
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now

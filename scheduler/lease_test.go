@@ -167,7 +167,10 @@ func TestRunWithLeaseStopsWhenTaken(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan struct{})
-	go func() { defer close(done); RunWithLease(ctx, l, LeaseConfig{Name: "scheduler", Holder: "a", TTL: ttl}, a.run) }()
+	go func() {
+		defer close(done)
+		RunWithLease(ctx, l, LeaseConfig{Name: "scheduler", Holder: "a", TTL: ttl}, a.run)
+	}()
 	waitUntil(t, "a to hold the lease", time.Second, func() bool { _, _, n := a.snapshot(); return n == 1 })
 	// Someone else holds it now (an operator, or a clock gone wrong): a's
 	// next renewal fails and its work stops at once.

@@ -68,8 +68,16 @@ type Config struct {
 	Now func() time.Time
 	// Tick is how often the clock is looked at. Zero means 200ms.
 	Tick time.Duration
-	// Parallel bounds the incidents handled at once by a sweep. Zero means 32.
+	// Parallel bounds the incidents handled at once by a sweep (and, in
+	// Run, the reminders, and the outbox deliveries, in progress at once).
+	// Zero means 32.
 	Parallel int
+	// SlowRetry is how long an incident's work waits after failing for
+	// good for now: its channel gone (archived, deleted, the bot removed;
+	// EGone), an action the workspace forbids (EForbidden) or a rejected
+	// token (EAuth). A write to the incident (its channel coming back) ends
+	// the wait early. Zero means DefaultSlowRetry.
+	SlowRetry time.Duration
 	// ActionCron is when Jobs.Overdue runs: a cron spec (robfig/cron's
 	// standard parser: five fields, or a descriptor like "@every 1h") in
 	// Location. Empty means never.
@@ -86,6 +94,10 @@ type Config struct {
 	// discards them.
 	Logger logrus.FieldLogger
 }
+
+// DefaultSlowRetry is the default Config.SlowRetry: a channel that is gone
+// is tried about once an hour.
+const DefaultSlowRetry = time.Hour
 
 // Timeouts of one run of a job.
 const (
@@ -128,6 +140,9 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 32
 	}
+	if cfg.SlowRetry <= 0 {
+		cfg.SlowRetry = DefaultSlowRetry
+	}
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
@@ -163,12 +178,12 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 func (s *Scheduler) Schedule(jobs Jobs) {
 	s.jobs = jobs
 	if jobs.Reminders != nil {
-		s.reminders = newIndex(jobs.Reminders.ReminderDue, jobs.Reminders.Remind)
+		s.reminders = newIndex(jobs.Reminders.ReminderDue, jobs.Reminders.Remind, s.cfg.Now, s.cfg.SlowRetry)
 	}
 	if jobs.Outbox != nil {
 		s.outbox = newIndex(jobs.Outbox.PagerDue, func(ctx context.Context, id int64) error {
 			return jobs.Outbox.DeliverPager(ctx, id, s.cfg.OutboxBackoff.Delay)
-		})
+		}, s.cfg.Now, s.cfg.SlowRetry)
 	}
 }
 
@@ -251,22 +266,20 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			})
 		})
 	}
+	// The sweeps start each incident's work on its own goroutine and do not
+	// wait for it: a slow or rate-limited channel delays only its incident.
 	if s.reminders != nil {
+		slots := make(chan struct{}, s.cfg.Parallel)
 		wg.Go(func() {
-			s.every(ctx, func(now time.Time) {
-				if _, err := s.SweepReminders(ctx, now); err != nil {
-					s.log.WithError(err).Warn("status-update reminders failed; retrying on the next tick")
-				}
-			})
+			s.every(ctx, func(now time.Time) { s.reminders.start(ctx, now, slots, s.logReminder) })
+			s.reminders.wg.Wait()
 		})
 	}
 	if s.outbox != nil {
+		slots := make(chan struct{}, s.cfg.Parallel)
 		wg.Go(func() {
-			s.every(ctx, func(now time.Time) {
-				if _, err := s.SweepOutbox(ctx, now); err != nil {
-					s.logOutbox(err)
-				}
-			})
+			s.every(ctx, func(now time.Time) { s.outbox.start(ctx, now, slots, s.logOutbox) })
+			s.outbox.wg.Wait()
 		})
 	}
 	if s.jobs.Backfill != nil {
@@ -308,6 +321,23 @@ func (s *Scheduler) repairChannels(ctx context.Context, before time.Time) {
 	defer cancel()
 	if err := s.jobs.Channels.ResumeChannels(ctx, before); err != nil {
 		s.log.WithError(err).Warn("could not set up the channels of incidents left without one; trying again in " + s.cfg.ChannelRepair.String())
+	}
+}
+
+// logReminder logs a failed reminder: a channel gone or an action forbidden
+// (retried slowly) and a rate limit (retried after it) at info level, since
+// they were recorded and told once; other failures as warnings.
+func (s *Scheduler) logReminder(err error) {
+	log := s.log.WithError(err)
+	switch {
+	case incidentbot.ErrorCode(err) == incidentbot.EGone || incidentbot.ErrorCode(err) == incidentbot.EForbidden:
+		log.WithField("retry_in", s.cfg.SlowRetry.String()).Info("a status-update reminder cannot be posted; its channel is gone for now")
+	case incidentbot.ErrorCode(err) == incidentbot.EAuth:
+		// The bot reports a rejected token itself, once.
+	case incidentbot.RetryAfter(err) > 0:
+		log.WithField("retry_in", incidentbot.RetryAfter(err).String()).Info("a status-update reminder is rate limited; retrying after Retry-After")
+	default:
+		log.Warn("a status-update reminder failed; retrying on the next tick")
 	}
 }
 

@@ -38,6 +38,9 @@ type recorder struct {
 	channel int
 	delay   time.Duration
 	fail    atomic.Bool
+	// before, if set, runs first in every Post; an error it returns is
+	// the answer (the post is not recorded).
+	before func(ctx context.Context, ch string) error
 }
 
 type post struct {
@@ -54,6 +57,11 @@ func (r *recorder) Invite(ctx context.Context, ch string, users ...string) error
 func (r *recorder) Pin(ctx context.Context, ch, ts string) error                 { return nil }
 func (r *recorder) Update(ctx context.Context, ch, ts, text string) error        { return nil }
 func (r *recorder) Post(ctx context.Context, ch, text string) (string, error) {
+	if r.before != nil {
+		if err := r.before(ctx, ch); err != nil {
+			return "", err
+		}
+	}
 	if r.delay > 0 {
 		time.Sleep(r.delay)
 	}

@@ -130,7 +130,8 @@ func isReply(ev *incidentbot.TimelineEvent) bool {
 
 // keyEvents picks the key-event timeline: opening, impact start, status
 // updates, severity and role changes, pinned and :pushpin:-marked messages
-// (each message once), pages, missed status updates, resolution.
+// (each message once), pages, missed status updates, the channel's life
+// (archived, deleted, unusable, usable again, refused), resolution.
 func keyEvents(inc *incidentbot.Incident, events []incidentbot.TimelineEvent, order []int, items []logItem, byTS map[string]int, n names) []KeyEvent {
 	var out []KeyEvent
 	if !inc.ImpactStartedAt.IsZero() {
@@ -154,7 +155,9 @@ func keyEvents(inc *incidentbot.Incident, events []incidentbot.TimelineEvent, or
 		switch ev.Kind {
 		case incidentbot.EventOpened, incidentbot.EventStatus, incidentbot.EventSeverity, incidentbot.EventRole,
 			incidentbot.EventPage, incidentbot.EventPageResolved, incidentbot.EventOnCall,
-			incidentbot.EventReminder, incidentbot.EventResolved:
+			incidentbot.EventReminder, incidentbot.EventResolved,
+			incidentbot.EventChannelArchived, incidentbot.EventChannelUnarchived, incidentbot.EventChannelDeleted,
+			incidentbot.EventChannelGone, incidentbot.EventChannelBack, incidentbot.EventChannelRefused:
 			summary, text = describe(ev, inc, n)
 		case incidentbot.EventPinned, incidentbot.EventKeyMarked:
 			if ev.TS != "" && (ev.TS == inc.HeaderTS || marked[ev.TS]) {
@@ -293,6 +296,18 @@ func describe(ev *incidentbot.TimelineEvent, inc *incidentbot.Incident, n names)
 		return "Notice from incidentbot", txt
 	case incidentbot.EventPinned, incidentbot.EventKeyMarked:
 		return "", txt // described by describeMarked
+	case incidentbot.EventChannelArchived:
+		return "**Channel archived**" + by, ""
+	case incidentbot.EventChannelUnarchived:
+		return "**Channel unarchived**" + by, ""
+	case incidentbot.EventChannelDeleted:
+		return "**Channel deleted**" + by, ""
+	case incidentbot.EventChannelGone:
+		return "incidentbot **could not use the channel** (Slack: " + EscapeMarkdown(ev.Text) + "); reminders paused", ""
+	case incidentbot.EventChannelBack:
+		return "incidentbot **could use the channel again**" + by + "; reminders resumed", ""
+	case incidentbot.EventChannelRefused:
+		return "Slack **refused to create the channel** (" + EscapeMarkdown(ev.Text) + ")", ""
 	}
 	return EscapeMarkdown(string(ev.Kind)) + by, txt
 }

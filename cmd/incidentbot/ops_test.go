@@ -353,7 +353,8 @@ func TestManifestMatchesCode(t *testing.T) {
 		"files.getUploadURLExternal": "files:write", "files.completeUploadExternal": "files:write",
 		"views.open": "",
 	}
-	used := map[string]bool{"commands": true, "channels:history": true, "pins:read": true, "reactions:read": true} // slash command; events
+	used := map[string]bool{"commands": true, "channels:history": true, "pins:read": true, "reactions:read": true, // slash command; events
+		"channels:read": true, "groups:read": true} // channel_* and member_*_channel; group_* events
 	for _, call := range w.emu.Calls("") {
 		if strings.HasPrefix(call.Method, "/") || call.Method == "upload" {
 			continue // response_url, the upload URL of files v2

@@ -306,6 +306,42 @@ func (s *Server) takeLimit(method string) (time.Duration, bool) {
 	return 0, false
 }
 
+// FailChannel makes the next n calls of method (a Web API method name) whose
+// channel argument is channelID fail with the HTTP status instead of being
+// handled, as FailNext does for every call of a method: 429 carries a
+// Retry-After header of retryAfter rounded up to whole seconds. Slack rate
+// limits chat.postMessage per channel (about one message a second, with
+// bursts), so a test can limit one channel and leave the others alone.
+// Faults of FailNext are used first.
+func (s *Server) FailChannel(method, channelID string, n int, status int, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.chanFaults == nil {
+		s.chanFaults = map[string][]fault{}
+	}
+	key := method + " " + channelID
+	for range n {
+		s.chanFaults[key] = append(s.chanFaults[key], fault{status: status, retryAfter: retryAfter})
+	}
+}
+
+// takeChannelFault pops the next FailChannel failure for the request's
+// method and channel.
+func (s *Server) takeChannelFault(req *apiRequest) (fault, bool) {
+	ch := req.params.Get("channel")
+	if ch == "" {
+		return fault{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := req.method + " " + ch
+	if fs := s.chanFaults[key]; len(fs) > 0 {
+		s.chanFaults[key] = fs[1:]
+		return fs[0], true
+	}
+	return fault{}, false
+}
+
 // retryAfter rounds a wait up to whole seconds, at least one.
 func retryAfter(d time.Duration) time.Duration {
 	secs := max(1, int64(math.Ceil(d.Seconds())))

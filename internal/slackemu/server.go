@@ -116,6 +116,7 @@ type Server struct {
 	createRefusal string                   // error code conversations.create answers; "" to create
 	nameRule      func(name string) string // extra channel-name refusals
 	limits        map[string]*methodLimit  // per-method rate limits
+	chanFaults    map[string][]fault       // "method channel" → FailChannel faults
 	historyCap    int                      // max (and default) limit of history reads; 0 for none
 
 	tickets      map[string]bool

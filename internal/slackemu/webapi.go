@@ -134,6 +134,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.writeFault(w, req, f)
 		return
 	}
+	if f, ok := s.takeChannelFault(req); ok {
+		s.writeFault(w, req, f)
+		return
+	}
 	h, need, ok := s.route(method)
 	if !ok {
 		s.writeAPI(w, req, http.StatusOK, nil, &apiError{code: "unknown_method", extra: obj{"req_method": method}})
