@@ -170,6 +170,13 @@ func (db *DB) UpdateIncident(ctx context.Context, id int64, dedupKey string, fn 
 	var userErr error
 	err = db.tx(ctx, func(tx pgx.Tx) error {
 		inc, applied, userErr = nil, false, nil
+		if err := checkFence(ctx, tx, op); err != nil {
+			if incidentbot.ErrorCode(err) == incidentbot.EConflict {
+				userErr = err
+				return errRollback
+			}
+			return err
+		}
 		var (
 			raw  []byte
 			head timelineHead
