@@ -60,6 +60,11 @@ type Config struct {
 	// (and nothing else calls Slack) is noticed within a minute. Zero
 	// means 30s.
 	AuthCheckEvery time.Duration
+	// Lease, when set, runs the scheduled work only while this replica
+	// holds it (several replicas on one database), with LeaseConfig; nil
+	// runs it always (one process on its own database).
+	Lease       scheduler.Lease
+	LeaseConfig scheduler.LeaseConfig
 	// ActionReminderCron is when owners of overdue action items get a DM
 	// (cron spec in Commands.Location); empty disables.
 	ActionReminderCron string
@@ -172,7 +177,7 @@ func New(cfg Config, store Store) (*Bot, error) {
 	}
 	sched, err := scheduler.New(scheduler.Config{
 		Now: cfg.Now, Tick: tick, ActionCron: cfg.ActionReminderCron, Location: cfg.Commands.Location, Logger: cfg.Logger,
-		SlowRetry: cfg.Commands.ChannelRetry,
+		SlowRetry: cfg.Commands.ChannelRetry, Shared: cfg.Lease != nil,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bot: %w", err)
@@ -243,7 +248,22 @@ func (b *Bot) Run(ctx context.Context) error {
 	// the shutdown; it is started first so that its channel repair only
 	// takes incidents opened before any envelope arrived.
 	schedErr := make(chan error, 1)
-	go func() { schedErr <- b.sched.Run(b.followCtx) }()
+	go func() {
+		if b.cfg.Lease == nil {
+			schedErr <- b.sched.Run(b.followCtx)
+			return
+		}
+		lc := b.cfg.LeaseConfig
+		if lc.Logger == nil {
+			lc.Logger = b.log
+		}
+		scheduler.RunWithLease(b.followCtx, b.cfg.Lease, lc, func(ctx context.Context) {
+			if err := b.sched.Run(ctx); err != nil {
+				b.log.WithError(err).Error("scheduled work could not start on this replica; it tries again when it next holds the lease")
+			}
+		})
+		schedErr <- nil
+	}()
 	defer func() {
 		b.stopFollow()
 		<-schedErr

@@ -90,6 +90,12 @@ type Config struct {
 	// ChannelRepair is how often Jobs.Channels runs after its first run at
 	// start-up; zero means ChannelRepairInterval.
 	ChannelRepair time.Duration
+	// Shared says that several replicas share the store: the first channel
+	// repair then also leaves out the incidents opened in the last
+	// minutes, whose own replica may still be creating their channel (with
+	// one process, none can be, and every incident opened before Run is
+	// repaired at once).
+	Shared bool
 	// Logger gets failures (warnings when retried, errors when final); nil
 	// discards them.
 	Logger logrus.FieldLogger
@@ -255,7 +261,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if s.jobs.Channels != nil {
 		wg.Go(func() {
-			s.repairChannels(ctx, start)
+			first := start
+			if s.cfg.Shared {
+				first = start.Add(-repairGrace)
+			}
+			s.repairChannels(ctx, first)
 			next := start.Add(s.cfg.ChannelRepair)
 			s.every(ctx, func(now time.Time) {
 				if now.Before(next) {
