@@ -1,10 +1,12 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -168,4 +170,63 @@ func union(spans [][2]int) [][2]int {
 		out = append(out, p)
 	}
 	return out
+}
+
+// TestBackupHoldsGaps: a backup holds the pending gaps with their
+// progress, even one that grew up to a started gap after it.
+func TestBackupHoldsGaps(t *testing.T) {
+	ctx := context.Background()
+	db := openAt(t, schemaURL(t), Options{})
+	a := storetest.MustCreate(t, db, "a", "C1")
+	b := storetest.MustCreate(t, db, "b", "C2")
+	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	at := func(min int) time.Time { return base.Add(time.Duration(min) * time.Minute) }
+	record := func(id int64, ch string, from, to int) incidentbot.Gap {
+		t.Helper()
+		got, err := db.RecordGap(ctx, incidentbot.Gap{IncidentID: id, Channel: ch, From: at(from), To: at(to), Recorded: at(from + 60)})
+		if err != nil || len(got) != 1 {
+			t.Fatalf("RecordGap = %+v, %v", got, err)
+		}
+		return got[0]
+	}
+	save := func(g incidentbot.Gap) {
+		t.Helper()
+		if _, err := db.SaveGap(ctx, g); err != nil {
+			t.Fatalf("SaveGap: %v", err)
+		}
+	}
+	record(a.ID, "C1", 0, 5)
+	s := record(a.ID, "C1", 10, 20)
+	s.Upper, s.Stored, s.Threads = "1740830700.000100", 3, []incidentbot.GapThread{{Parent: "1740830640.000100", After: "1740830650.000100"}}
+	save(s)
+	record(a.ID, "C1", 3, 15) // the first gap grows up to the started one
+	f := record(a.ID, "C1", 30, 40)
+	f.Failures, f.NextTry = 2, at(90)
+	save(f)
+	record(b.ID, "C2", 0, 5)
+
+	show := func(gs []incidentbot.Gap) []string {
+		var out []string
+		for _, g := range gs {
+			g.ID, g.Rev = 0, 0
+			out = append(out, fmt.Sprintf("%+v", g))
+		}
+		sort.Strings(out)
+		return out
+	}
+	want, err := db.PendingGaps(ctx)
+	if err != nil || len(want) != 4 {
+		t.Fatalf("PendingGaps = %+v, %v", want, err)
+	}
+	var buf bytes.Buffer
+	if _, err := db.Backup(&buf); err != nil {
+		t.Fatalf("Backup: %v", err)
+	}
+	got, err := openBackup(t, buf.Bytes()).PendingGaps(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := show(got), show(want); fmt.Sprint(g) != fmt.Sprint(w) {
+		t.Errorf("the backup's gaps:\n%s\nwant:\n%s", strings.Join(g, "\n"), strings.Join(w, "\n"))
+	}
 }
