@@ -3,7 +3,9 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/store/storetest"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for goose
+	"github.com/pressly/goose/v3"
 )
 
 // TestTwoReplicasGaps records overlapping gaps of one channel through two
@@ -228,5 +232,46 @@ func TestBackupHoldsGaps(t *testing.T) {
 	}
 	if g, w := show(got), show(want); fmt.Sprint(g) != fmt.Sprint(w) {
 		t.Errorf("the backup's gaps:\n%s\nwant:\n%s", strings.Join(g, "\n"), strings.Join(w, "\n"))
+	}
+}
+
+// TestMigrateToGaps: a database at schema version 1, with an incident,
+// gets the gaps table from Open and keeps its data.
+func TestMigrateToGaps(t *testing.T) {
+	ctx := context.Background()
+	u := schemaURL(t)
+	sqlDB, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlDB.Close()
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, sub, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 1); err != nil {
+		t.Fatalf("migrate to version 1: %v", err)
+	}
+	if _, err := sqlDB.ExecContext(ctx, `INSERT INTO incidents (id, body, channel_id, open) VALUES (1, '{"title":"old"}', 'C1', true);
+UPDATE counters SET value = 1 WHERE name = 'incident'`); err != nil {
+		t.Fatal(err)
+	}
+	db := openAt(t, u, Options{})
+	if v, err := db.SchemaVersion(ctx); err != nil || v != KnownVersion() {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, KnownVersion())
+	}
+	if inc, err := db.Incident(ctx, 1); err != nil || inc.Title != "old" {
+		t.Fatalf("Incident(1) after the migration = %+v, %v", inc, err)
+	}
+	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	if _, err := db.RecordGap(ctx, incidentbot.Gap{IncidentID: 1, Channel: "C1", From: base, To: base.Add(time.Minute)}); err != nil {
+		t.Fatalf("RecordGap after the migration: %v", err)
+	}
+	if gs, err := db.PendingGaps(ctx); err != nil || len(gs) != 1 {
+		t.Errorf("PendingGaps = %+v, %v", gs, err)
 	}
 }
