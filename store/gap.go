@@ -21,8 +21,10 @@ var bucketGaps = []byte("gaps")
 // is g.Recorded, or now when zero). The part of [From, To] that a started
 // gap of the channel already covers is dropped, since that gap reads it
 // anyway; what is left is merged with the channel's gaps that are not
-// started and overlap or touch it, or recorded as a new gap. It returns the
-// gaps written (new or grown), with their IDs and revisions.
+// started and overlap or touch it, or recorded as a new gap (as
+// incidentbot.PlanGap decides, the store applying its plan in one
+// transaction). It returns the gaps written (new or grown), by From, with
+// their IDs and revisions.
 //
 // It fails with EInvalid when the channel is empty or To is not after From,
 // with ENotFound when the incident does not exist, with EUnavailable when
@@ -40,7 +42,6 @@ func (db *DB) RecordGap(ctx context.Context, g incidentbot.Gap) ([]incidentbot.G
 	if g.Recorded.IsZero() {
 		g.Recorded = time.Now()
 	}
-	from, to, recorded := g.From.UTC(), g.To.UTC(), g.Recorded.UTC()
 	var written []incidentbot.Gap
 	var userErr error
 	err := db.write(op, func(tx *bolt.Tx) error {
@@ -57,61 +58,28 @@ func (db *DB) RecordGap(ctx context.Context, g incidentbot.Gap) ([]incidentbot.G
 		if err != nil {
 			return err
 		}
-		var mine []*incidentbot.Gap
-		for i := range all {
-			if all[i].IncidentID == g.IncidentID && all[i].Channel == g.Channel {
-				mine = append(mine, &all[i])
-			}
-		}
-		pieces := []span{{from, to}}
-		for _, s := range mine {
-			if s.Started() {
-				pieces = subtract(pieces, span{s.From, s.To})
-			}
-		}
-		for _, p := range pieces {
-			// Grow the first unstarted gap that p touches; fold into it the
-			// other unstarted gaps the grown one now touches.
-			var into *incidentbot.Gap
-			for changed := true; changed; {
-				changed = false
-				for _, s := range mine {
-					if s.ID == 0 || s == into || s.Started() || !p.touches(span{s.From, s.To}) {
-						continue
-					}
-					p, changed = p.union(span{s.From, s.To}), true
-					if into == nil {
-						into = s
-						continue
-					}
-					into.Recorded = earliest(into.Recorded, s.Recorded)
-					if err := b.Delete(itob(s.ID)); err != nil {
-						return err
-					}
-					s.ID = 0 // folded into into
-				}
-			}
-			if into == nil {
-				id, err := b.NextSequence()
-				if err != nil {
-					return err
-				}
-				n := incidentbot.Gap{ID: id, IncidentID: g.IncidentID, Channel: g.Channel, From: p.from, To: p.to, Recorded: recorded}
-				if err := putGap(b, &n); err != nil {
-					return err
-				}
-				written = append(written, n)
-				mine = append(mine, &n)
-				continue
-			}
-			u := p.union(span{into.From, into.To})
-			into.From, into.To = u.from, u.to
-			into.Recorded = earliest(into.Recorded, recorded)
-			if err := putGap(b, into); err != nil {
+		plan := incidentbot.PlanGap(all, incidentbot.Gap{IncidentID: g.IncidentID, Channel: g.Channel, From: g.From, To: g.To, Recorded: g.Recorded})
+		for _, id := range plan.Delete {
+			if err := b.Delete(itob(id)); err != nil {
 				return err
 			}
-			written = append(written, *into)
 		}
+		for _, u := range plan.Update {
+			if err := putGap(b, &u); err != nil {
+				return err
+			}
+			written = append(written, u)
+		}
+		for _, n := range plan.Create {
+			if n.ID, err = b.NextSequence(); err != nil {
+				return err
+			}
+			if err := putGap(b, &n); err != nil {
+				return err
+			}
+			written = append(written, n)
+		}
+		sortGaps(written)
 		return nil
 	})
 	if err != nil {
@@ -239,47 +207,10 @@ func readGaps(b *bolt.Bucket) ([]incidentbot.Gap, error) {
 	return out, err
 }
 
-// span is a time range [from, to].
-type span struct{ from, to time.Time }
-
-// touches reports whether s and o overlap or meet.
-func (s span) touches(o span) bool { return !s.from.After(o.to) && !o.from.After(s.to) }
-
-func (s span) union(o span) span {
-	return span{earliest(s.from, o.from), latest(s.to, o.to)}
-}
-
-// subtract removes cut from each span, keeping what is left longer than
-// nothing.
-func subtract(spans []span, cut span) []span {
-	var out []span
-	for _, s := range spans {
-		if !s.touches(cut) {
-			out = append(out, s)
-			continue
-		}
-		if s.from.Before(cut.from) {
-			out = append(out, span{s.from, cut.from})
-		}
-		if s.to.After(cut.to) {
-			out = append(out, span{cut.to, s.to})
-		}
-	}
-	return out
-}
-
-func earliest(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func latest(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
+// sortGaps orders the gaps RecordGap wrote by From: the order of the
+// pieces of the recorded gap they hold.
+func sortGaps(gs []incidentbot.Gap) {
+	sort.Slice(gs, func(i, j int) bool { return gs[i].From.Before(gs[j].From) })
 }
 
 // EventsInRange calls fn, in Seq order, with each event of incident id whose

@@ -21,8 +21,9 @@ const backupChunk = 2000
 // database file, as the bbolt store's Backup writes: store.Open opens it
 // (read-only for export and list), and `incidentbot migrate --from` can
 // load it into PostgreSQL again. It holds the incidents with their ids, the
-// timelines with their Seq, the create and command dedup keys and the
-// users.
+// timelines with their Seq, the create and command dedup keys, the users
+// and the pending backfill gaps with their progress (under the copy's own
+// gap IDs and revisions).
 //
 // The copy is built in a temporary file (os.TempDir) as large as the copy,
 // removed before Backup returns. It fails with EUnavailable when the
@@ -170,5 +171,41 @@ func copyTo(ctx context.Context, tx pgx.Tx, dst *store.DB, op string) error {
 	for _, u := range users {
 		list = append(list, u)
 	}
-	return dst.PutUsers(ctx, list...)
+	if err := dst.PutUsers(ctx, list...); err != nil {
+		return err
+	}
+	return copyGaps(ctx, tx, dst)
+}
+
+// copyGaps copies the pending gaps into dst, with dst's IDs and
+// revisions: the started ones first, each recorded and then saved with its
+// progress, then the others. In that order dst's RecordGap merges nothing:
+// gaps not started neither touch each other nor overlap a started one (they
+// would have been merged), while one may touch a started gap, which it may
+// not grow into.
+func copyGaps(ctx context.Context, tx pgx.Tx, dst *store.DB) error {
+	gs, err := readGaps(ctx, tx, `SELECT id, incident_id, channel, rev, body FROM gaps ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	for _, started := range []bool{true, false} {
+		for _, g := range gs {
+			if g.Started() != started {
+				continue
+			}
+			written, err := dst.RecordGap(ctx, incidentbot.Gap{IncidentID: g.IncidentID, Channel: g.Channel, From: g.From, To: g.To, Recorded: g.Recorded})
+			if err != nil {
+				return err
+			}
+			if len(written) != 1 || !written[0].From.Equal(g.From) || !written[0].To.Equal(g.To) {
+				return fmt.Errorf("backfill gap %d was merged with another in the copy: the gaps overlap", g.ID)
+			}
+			c := g
+			c.ID, c.Rev = written[0].ID, written[0].Rev
+			if _, err := dst.SaveGap(ctx, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -18,6 +18,11 @@
 //     numbers (the row's event_count) follow commit order: Seq 1..n with
 //     no gaps. The row also keeps last_ts, the greatest Slack ts of a
 //     message, so LastEventTS reads one row.
+//   - RecordGap locks the incident's row (FOR NO KEY UPDATE), then the
+//     channel's gaps (FOR UPDATE), and applies incidentbot.PlanGap's plan:
+//     replicas recording gaps of a channel at once merge them one after
+//     the other. SaveGap and CloseGap check the gap's revision in the
+//     statement that writes it (EConflict when it moved).
 //
 // # Group commit
 //
@@ -51,6 +56,8 @@
 //	events             (incident_id FK, seq) PK, UNIQUE (incident_id,
 //	                    dedup_key) (NULL when the event had none), body JSONB
 //	users              (id PK, body JSONB)
+//	gaps               (id PK identity, incident_id FK, channel, rev,
+//	                    body JSONB)                the backfill's gaps
 //
 // Records are the domain types' JSON, as in the bbolt store, so a bbolt
 // database and a PostgreSQL one hold the same values.
