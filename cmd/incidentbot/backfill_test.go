@@ -51,7 +51,7 @@ func captured(evs []incidentbot.TimelineEvent) map[string]int {
 }
 
 // pendingGaps reads a running bot's pending gaps.
-func pendingGaps(t testing.TB, db *store.DB) []incidentbot.Gap {
+func pendingGaps(t testing.TB, db database) []incidentbot.Gap {
 	t.Helper()
 	gs, err := db.PendingGaps(context.Background())
 	if err != nil {
@@ -123,7 +123,7 @@ func TestBackfillUnderSlackLimits(t *testing.T) {
 	} {
 		want[1][k] = v
 	}
-	complete := func(db *store.DB) bool {
+	complete := func(db database) bool {
 		for id, keys := range want {
 			got := captured(timeline(t, db, id))
 			for k := range keys {
@@ -246,7 +246,7 @@ func TestBackfillGapSurvivesRestart(t *testing.T) {
 	}
 	w.emu.SetLoseEvents(false)
 	limitHistory(w.emu)
-	stored := func(db *store.DB) int {
+	stored := func(db database) int {
 		n := 0
 		for id := range missed {
 			n += countKind(timeline(t, db, id), incidentbot.EventMessage) - 1

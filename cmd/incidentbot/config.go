@@ -14,6 +14,7 @@ import (
 
 	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/commands"
+	"github.com/incidentbot/incidentbot/store/postgres"
 )
 
 // setting is one configuration key: its environment variable, its key in
@@ -36,7 +37,9 @@ func settings() []setting {
 		{env: "SLACK_BOT_TOKEN", help: "xoxb-… bot token", secret: true},
 		{env: "SLACK_APP_TOKEN", help: "xapp-… app-level token with connections:write", secret: true},
 		{env: "INCIDENTBOT_SLACK_API_URL", def: "https://slack.com/api/", help: "Slack Web API base URL"},
-		{env: "INCIDENTBOT_DB", def: "incidentbot.db", help: "bbolt database file"},
+		{env: "INCIDENTBOT_DB", def: "incidentbot.db", help: "bbolt database file, or a postgres:// URL (several replicas; give a URL with a password by the environment or the file, not a flag)"},
+		{env: "INCIDENTBOT_LEASE_TTL", def: "15s", help: "with PostgreSQL: how long the scheduler lease lasts unrenewed"},
+		{env: "INCIDENTBOT_REPLICA_ID", help: "with PostgreSQL: this replica's name (default: host name and process id)"},
 		{env: "INCIDENTBOT_UPDATE_INTERVAL", def: "15m", help: "status-update reminder interval"},
 		{env: "INCIDENTBOT_ANNOUNCE_CHANNEL", help: "channel ID for announcements"},
 		{env: "INCIDENTBOT_CHANNEL_PREFIX", def: "inc", help: "incident channel name prefix"},
@@ -76,6 +79,15 @@ type Config struct {
 	PageSeverity        incidentbot.Severity
 	PDAPIURL            string
 	PDEventsURL         string
+	// LeaseTTL and ReplicaID matter with PostgreSQL only.
+	LeaseTTL  time.Duration
+	ReplicaID string
+}
+
+// Postgres reports whether DB names a PostgreSQL database rather than a
+// bbolt file.
+func (c *Config) Postgres() bool {
+	return strings.HasPrefix(c.DB, "postgres://") || strings.HasPrefix(c.DB, "postgresql://")
 }
 
 // Secrets returns the configured secret values, for log redaction.
@@ -85,6 +97,9 @@ func (c *Config) Secrets() []string {
 		if s != "" {
 			out = append(out, s)
 		}
+	}
+	if c.Postgres() {
+		out = append(out, postgres.Passwords(c.DB)...)
 	}
 	return out
 }
@@ -210,6 +225,12 @@ func parseConfig(raw map[string]string) (Config, error) {
 		PDEscalationPolicy: raw["PAGERDUTY_ESCALATION_POLICY"],
 		PDAPIURL:           raw["INCIDENTBOT_PAGERDUTY_API_URL"],
 		PDEventsURL:        raw["INCIDENTBOT_PAGERDUTY_EVENTS_URL"],
+		LeaseTTL:           dur("INCIDENTBOT_LEASE_TTL"),
+		ReplicaID:          raw["INCIDENTBOT_REPLICA_ID"],
+	}
+	if c.ReplicaID == "" {
+		host, _ := os.Hostname()
+		c.ReplicaID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	if c.DB == "" {
 		errs = append(errs, errors.New("INCIDENTBOT_DB is empty: name the database file"))

@@ -205,7 +205,7 @@ func (w *world) openDB() *store.DB {
 }
 
 // timeline returns the events of incident id.
-func timeline(t testing.TB, db *store.DB, id int64) []incidentbot.TimelineEvent {
+func timeline(t testing.TB, db database, id int64) []incidentbot.TimelineEvent {
 	t.Helper()
 	var out []incidentbot.TimelineEvent
 	if err := db.Events(context.Background(), id, func(e *incidentbot.TimelineEvent) error {

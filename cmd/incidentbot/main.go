@@ -25,7 +25,9 @@ import (
 	"github.com/incidentbot/incidentbot/internal/localapi"
 	"github.com/incidentbot/incidentbot/internal/ops"
 	"github.com/incidentbot/incidentbot/pagerduty"
+	"github.com/incidentbot/incidentbot/scheduler"
 	"github.com/incidentbot/incidentbot/store"
+	"github.com/incidentbot/incidentbot/store/postgres"
 	"github.com/incidentbot/incidentbot/templates"
 )
 
@@ -80,7 +82,7 @@ type Main struct {
 	// Config is the configuration ParseFlags loaded.
 	Config Config
 	Logger *logrus.Logger
-	Store  *store.DB
+	Store  database
 	Bot    *bot.Bot
 	// HTTP is the health and metrics server while serve runs.
 	HTTP *ops.Server
@@ -180,19 +182,19 @@ func (m *Main) runBot(ctx context.Context) error {
 		return usageError{fmt.Errorf("INCIDENTBOT_POSTMORTEM_TEMPLATE: %w", err)}
 	}
 	m.pm = pm
-	var db *store.DB
+	var db database
 	metrics := ops.NewMetrics(func() (map[string]int, error) { return openBySeverity(db) })
-	sopts := store.Options{OnWrite: metrics.StoreWrite}
-	if m.TuneStore != nil {
-		m.TuneStore(&sopts)
-	}
-	db, err = store.Open(m.Config.DB, sopts)
+	db, pg, err := m.openDatabase(ctx, false, metrics.StoreWrite)
 	if err != nil {
 		return err
 	}
 	m.Store = db
 	cfg := m.botConfig(metrics)
 	cfg.PostMortem = pm
+	if pg != nil {
+		cfg.Lease = pg.Lease(postgres.SchedulerLease)
+		cfg.LeaseConfig = scheduler.LeaseConfig{Name: postgres.SchedulerLease, Holder: m.Config.ReplicaID, TTL: m.Config.LeaseTTL}
+	}
 	if m.TuneBot != nil {
 		m.TuneBot(&cfg)
 	}
@@ -201,15 +203,23 @@ func (m *Main) runBot(ctx context.Context) error {
 		return err
 	}
 	m.Bot = b
-	m.Logger.WithField("db", m.Config.DB).Info("database open")
+	log := m.Logger.WithField("db", m.dbName())
+	if pg != nil {
+		log = log.WithField("replica", m.Config.ReplicaID)
+	}
+	log.Info("database open")
 	if m.Config.HTTPAddr != "" {
-		srv, err := ops.Listen(m.Config.HTTPAddr, ops.Handler(metrics, b.Ready))
+		srv, err := ops.Listen(m.Config.HTTPAddr, ops.Handler(metrics, readiness(b, pg)))
 		if err != nil {
 			return err
 		}
 		m.HTTP = srv
 		defer srv.Close()
 		m.Logger.WithField("addr", srv.Addr()).Info("serving /healthz, /readyz and /metrics")
+	}
+	if pg != nil {
+		// export, list and backup read PostgreSQL themselves.
+		return b.Run(ctx)
 	}
 	api, err := localapi.Listen(localapi.Path(m.Config.DB), localapi.Local{Store: db, Template: pm}, m.Logger)
 	if err != nil {
@@ -220,7 +230,7 @@ func (m *Main) runBot(ctx context.Context) error {
 }
 
 // openBySeverity counts open incidents by severity, for the metrics.
-func openBySeverity(db *store.DB) (map[string]int, error) {
+func openBySeverity(db database) (map[string]int, error) {
 	incs, err := db.Incidents(context.Background(), true)
 	if err != nil {
 		return nil, err

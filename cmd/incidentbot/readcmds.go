@@ -13,7 +13,6 @@ import (
 	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/commands"
 	"github.com/incidentbot/incidentbot/internal/localapi"
-	"github.com/incidentbot/incidentbot/store"
 	"github.com/incidentbot/incidentbot/templates"
 )
 
@@ -21,10 +20,13 @@ import (
 // socket, and otherwise opens the database read-only (with the post-mortem
 // template when drafts are wanted).
 func (m *Main) openReader(drafts bool) (localapi.Reader, error) {
-	if c, err := localapi.Dial(localapi.Path(m.Config.DB)); err == nil {
-		return c, nil
+	if !m.Config.Postgres() {
+		if c, err := localapi.Dial(localapi.Path(m.Config.DB)); err == nil {
+			return c, nil
+		}
 	}
-	db, err := store.Open(m.Config.DB, store.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
+	// PostgreSQL is read directly, whether or not replicas run.
+	db, _, err := m.openDatabase(context.Background(), true, nil)
 	if err != nil {
 		return nil, err
 	}

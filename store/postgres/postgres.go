@@ -415,6 +415,11 @@ var kvPassword = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
 
 // passwords returns the password of a connection URL or string, in the
 // forms it could take in a message (as written, URL-decoded), or nil.
+// Passwords returns the password of a database URL (or key=value
+// connection string) in every spelling it may take in text — as written,
+// unescaped, escaped — for log redaction; nil when it has none.
+func Passwords(raw string) []string { return passwords(raw) }
+
 func passwords(raw string) []string {
 	var out []string
 	add := func(s string) {
