@@ -38,6 +38,11 @@ type Incident struct {
 	// the last attempt. Creation is retried on a slow schedule.
 	ChannelRefused   string    `json:"channel_refused,omitempty"`
 	ChannelRefusedAt time.Time `json:"channel_refused_at,omitzero"`
+	// ChannelClaimUntil, while in the future, says that one replica is
+	// creating the channel: no other starts creating it (which would make a
+	// second channel under a suffixed name). A replica that dies meanwhile
+	// leaves the claim to expire, and the scheduler's repair takes over.
+	ChannelClaimUntil time.Time `json:"channel_claim_until,omitzero"`
 
 	OpenedAt        time.Time `json:"opened_at"`
 	ImpactStartedAt time.Time `json:"impact_started_at,omitzero"`

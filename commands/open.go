@@ -107,10 +107,13 @@ const maxNameAttempts = 20
 // to the declarer and announced the first time, and a *refusal (code
 // EForbidden) is returned: the scheduler's channel repair tries again.
 func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) error {
+	claimed, err := s.claimChannel(ctx, inc.ID)
+	if err != nil || !claimed {
+		return err
+	}
 	base := channelName(s.cfg.ChannelPrefix, inc.ID, inc.Title, s.userNames(ctx))
 	plain := PlainChannelName(s.cfg.ChannelPrefix, inc.ID)
 	name, id := base, ""
-	var err error
 	for n := 2; ; n++ {
 		id, err = s.deps.Channels.CreateChannel(ctx, name)
 		if err == nil {
@@ -130,8 +133,13 @@ func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) e
 	}
 	now := s.now()
 	inc, _, err = s.updateIncident(ctx, inc.ID, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+		if i.ChannelID != "" && i.ChannelID != id {
+			return nil, &incidentbot.Error{Code: incidentbot.EConflict,
+				Message: fmt.Sprintf("%s got channel %s meanwhile; channel %s (%s) is left unused", i.Key(), i.ChannelID, id, name)}
+		}
 		i.ChannelID, i.ChannelName = id, name
 		i.ChannelRefused, i.ChannelRefusedAt = "", time.Time{}
+		i.ChannelClaimUntil = time.Time{}
 		return []incidentbot.TimelineEvent{{Kind: incidentbot.EventChannel, At: now, Ref: id, Text: name}}, nil
 	})
 	if err != nil {
@@ -151,6 +159,33 @@ func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) e
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// channelClaim is how long a replica may take to create an incident's
+// channel before another may try (Slack's timeouts and retries included).
+const channelClaim = 2 * time.Minute
+
+// claimChannel claims the creation of incident id's channel for this
+// process, in the store: false when the incident has a channel already, or
+// another process's claim has not expired (it is creating it). With several
+// replicas this makes the channel be created once, whichever replica (its
+// open command, or the scheduler's repair) gets there first.
+func (s *Service) claimChannel(ctx context.Context, id int64) (bool, error) {
+	now := s.now()
+	var claimed bool
+	_, _, err := s.updateIncident(ctx, id, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+		claimed = false
+		if i.ChannelID != "" || i.ChannelClaimUntil.After(now) {
+			return nil, nil
+		}
+		i.ChannelClaimUntil = now.Add(channelClaim)
+		claimed = true
+		return nil, nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("claim the channel of %s: %w", incidentbot.IncidentKey(id), err)
+	}
+	return claimed, nil
 }
 
 // userNames names the users the store knows, for channel names; none when
