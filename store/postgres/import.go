@@ -292,3 +292,19 @@ func hasGap(gs []incidentbot.Gap, g incidentbot.Gap) bool {
 func importConflict(op, format string, args ...any) error {
 	return &incidentbot.Error{Code: incidentbot.EConflict, Message: fmt.Sprintf(format, args...) + "; not touched", Op: op}
 }
+
+// IncidentCounter returns the last incident id handed out (or raised to by
+// Import): the next CreateIncident gets the one after. It fails with
+// EUnavailable when the database cannot be read, and with ctx's error if
+// ctx is done.
+func (db *DB) IncidentCounter(ctx context.Context) (int64, error) {
+	const op = "store: read the incident counter"
+	if err := db.readable(ctx, op); err != nil {
+		return 0, err
+	}
+	var n int64
+	if err := db.pool.QueryRow(ctx, `SELECT value FROM counters WHERE name = 'incident'`).Scan(&n); err != nil {
+		return 0, db.readError(op, err)
+	}
+	return n, nil
+}
