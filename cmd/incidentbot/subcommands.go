@@ -32,6 +32,8 @@ type options struct {
 	out    string // demo: directory; export: file
 	format string // export
 	all    bool   // list
+	from   string // migrate: the bbolt file
+	to     string // migrate: the PostgreSQL URL
 }
 
 // subcommands is the command line, in the order usage shows it.
@@ -51,6 +53,11 @@ func subcommands() []subcommand {
 			flags: func(o *options, fs *flag.FlagSet) { fs.BoolVar(&o.all, "all", false, "list resolved incidents too") },
 			run:   (*Main).list},
 		{name: "backup", usage: "backup FILE", help: "consistent copy of the database, also while serve runs", args: 1, run: (*Main).backup},
+		{name: "migrate", usage: "migrate --from FILE --to postgres://…", help: "copy a bbolt database into PostgreSQL (again: only what is missing), checking every incident",
+			flags: func(o *options, fs *flag.FlagSet) {
+				fs.StringVar(&o.from, "from", "", "the bbolt database file to copy (opened read-only; stop serve first)")
+				fs.StringVar(&o.to, "to", "", "the PostgreSQL database URL (postgres://user:password@host:5432/db)")
+			}, run: (*Main).migrate},
 		{name: "healthcheck", usage: "healthcheck", help: "exit 0 when /healthz on INCIDENTBOT_HTTP_ADDR answers (container health checks)",
 			run: func(m *Main, ctx context.Context) error { return ops.Check(ctx, m.Config.HTTPAddr) }},
 		{name: "version", usage: "version", help: "print the version", noConfig: true,
