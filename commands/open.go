@@ -111,6 +111,12 @@ func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) e
 	if err != nil || !claimed {
 		return err
 	}
+	created := false
+	defer func() {
+		if !created {
+			s.releaseChannel(ctx, inc.ID)
+		}
+	}()
 	base := channelName(s.cfg.ChannelPrefix, inc.ID, inc.Title, s.userNames(ctx))
 	plain := PlainChannelName(s.cfg.ChannelPrefix, inc.ID)
 	name, id := base, ""
@@ -145,6 +151,7 @@ func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) e
 	if err != nil {
 		return fmt.Errorf("record the channel of %s: %w", inc.Key(), err)
 	}
+	created = true
 	var errs []error
 	if err := s.deps.Channels.Invite(ctx, id, inc.Declarer); err != nil {
 		errs = append(errs, fmt.Errorf("invite the declarer: %w", err))
@@ -186,6 +193,19 @@ func (s *Service) claimChannel(ctx context.Context, id int64) (bool, error) {
 		return false, fmt.Errorf("claim the channel of %s: %w", incidentbot.IncidentKey(id), err)
 	}
 	return claimed, nil
+}
+
+// releaseChannel gives up this process's claim on creating incident id's
+// channel after a failed attempt, so that the next repair (here or on
+// another replica, after a restart too) need not wait for it to expire. A
+// claim that cannot be released expires by itself.
+func (s *Service) releaseChannel(ctx context.Context, id int64) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	s.updateIncident(ctx, id, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+		i.ChannelClaimUntil = time.Time{}
+		return nil, nil
+	})
 }
 
 // userNames names the users the store knows, for channel names; none when
