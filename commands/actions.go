@@ -106,11 +106,14 @@ func describeOwnerDue(a incidentbot.ActionItem) string {
 	if a.Owner != "" {
 		owner = "owner <@" + a.Owner + ">"
 	}
-	due := "*no due date*"
-	if a.Due != "" {
-		due = "due " + a.Due
+	return owner + ", " + describeDue(a)
+}
+
+func describeDue(a incidentbot.ActionItem) string {
+	if a.Due == "" {
+		return "*no due date*"
 	}
-	return owner + ", " + due
+	return "due " + a.Due
 }
 
 func (c *call) actionDone(args string) (Result, error) {

@@ -61,7 +61,10 @@ func (s *Service) PostReviews(ctx context.Context) (int, error) {
 
 // postReview posts and records the follow-up review of inc.
 func (s *Service) postReview(ctx context.Context, inc *incidentbot.Incident, now time.Time) error {
-	text, summary := reviewText(inc, now, s.cfg.Location)
+	// Owners of done items are named, not mentioned; without the names
+	// (the store cannot read them), their ids stand in.
+	users, _ := s.store.Users(ctx)
+	text, summary := reviewText(inc, now, s.cfg.Location, users)
 	if _, err := s.deps.Poster.Post(ctx, inc.ChannelID, text); err != nil {
 		return fmt.Errorf("post the follow-up review of %s: %w", inc.Key(), s.goneWork(ctx, inc, err))
 	}
@@ -80,8 +83,10 @@ func (s *Service) postReview(ctx context.Context, inc *incidentbot.Incident, now
 }
 
 // reviewText is the follow-up review of inc, and a one-line summary of it
-// for the timeline.
-func reviewText(inc *incidentbot.Incident, now time.Time, loc *time.Location) (text, summary string) {
+// for the timeline. It mentions the commander and the owners of open items;
+// the owners of done items are named from users, so that they are not
+// notified.
+func reviewText(inc *incidentbot.Incident, now time.Time, loc *time.Location, users map[string]incidentbot.User) (text, summary string) {
 	people := []string{inc.Commander()}
 	seen := map[string]bool{inc.Commander(): true}
 	open := 0
@@ -112,7 +117,15 @@ func reviewText(inc *incidentbot.Incident, now time.Time, loc *time.Location) (t
 		if a.Overdue(now, loc) {
 			overdue = " :warning: overdue"
 		}
-		fmt.Fprintf(&b, "• *%s* [%s] %s — %s%s\n", a.Key(), a.Status, slacktext.Escape(a.Text), describeOwnerDue(a), overdue)
+		who := describeOwnerDue(a)
+		if a.Status != incidentbot.ActionOpen && a.Owner != "" {
+			name := a.Owner
+			if u, ok := users[a.Owner]; ok && strings.TrimSpace(u.Name) != "" {
+				name = u.Name
+			}
+			who = "owner " + slacktext.Escape(name) + ", " + describeDue(a)
+		}
+		fmt.Fprintf(&b, "• *%s* [%s] %s — %s%s\n", a.Key(), a.Status, slacktext.Escape(a.Text), who, overdue)
 	}
 	summary = fmt.Sprintf("%d of %d action items open", open, len(inc.Actions))
 	fmt.Fprintf(&b, "%s. Done? `/incident action done A<n>`. Another owner or due date? `/incident action A<n> @owner due:+7d`. Not done after all? `/incident action reopen A<n>`.", summary)
