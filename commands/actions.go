@@ -167,7 +167,7 @@ func (c *call) actions() (Result, error) {
 	}
 	if err == nil {
 		if len(inc.Actions) == 0 {
-			return Result{Reply: inc.Key() + " has no action items yet. Add one with `" + "/incident action <text> @owner due:+7d`."}, nil
+			return Result{Reply: inc.Key() + " has no action items yet. Add one with `" + "/incident action &lt;text&gt; @owner due:+7d`."}, nil
 		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "*Action items of %s*\n", inc.Key())
@@ -269,7 +269,7 @@ func (c *call) actionChange(n int, owner, dueWord string) (Result, error) {
 	inc, applied, err := c.update(inc.ID, false, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		ap := i.Action(n)
 		if ap == nil {
-			return nil, invalid(changeUsage, "%s has no action item A%d (it has %d); `/incident actions` lists them. To record a new item, say what needs doing: `/incident action <text> @owner due:+7d`.", i.Key(), n, len(i.Actions))
+			return nil, invalid(changeUsage, "%s has no action item A%d (it has %d); `/incident actions` lists them. To record a new item, say what needs doing: `/incident action &lt;text&gt; @owner due:+7d`.", i.Key(), n, len(i.Actions))
 		}
 		if ap.Status == incidentbot.ActionDone {
 			return nil, &incidentbot.Error{Code: incidentbot.EConflict, Message: fmt.Sprintf("%s is done, so its owner and due date stay as they were. To change them, reopen it first: `%s reopen %s`.", ap.Key(), c.actionCmd(), ap.Key())}

@@ -108,7 +108,7 @@ func reviewText(inc *incidentbot.Incident, now time.Time, loc *time.Location, us
 	fmt.Fprintf(&b, ":mag: *Follow-up review of %s: %s* — resolved %s, two weeks ago. %s: time to review the post-mortem and the action items.\n",
 		inc.Key(), slacktext.Escape(inc.Title), inc.ResolvedAt.In(loc).Format(incidentbot.DateLayout), strings.Join(mentions, " "))
 	if len(inc.Actions) == 0 {
-		b.WriteString("It has no action items. Record them with `/incident action <text> @owner due:+7d`.")
+		b.WriteString("It has no action items. Record them with `/incident action &lt;text&gt; @owner due:+7d`.")
 		return b.String(), "no action items"
 	}
 	b.WriteString("*Action items*\n")
@@ -128,6 +128,6 @@ func reviewText(inc *incidentbot.Incident, now time.Time, loc *time.Location, us
 		fmt.Fprintf(&b, "• *%s* [%s] %s — %s%s\n", a.Key(), a.Status, slacktext.Escape(a.Text), who, overdue)
 	}
 	summary = fmt.Sprintf("%d of %d action items open", open, len(inc.Actions))
-	fmt.Fprintf(&b, "%s. Done? `/incident action done A<n>`. Another owner or due date? `/incident action A<n> @owner due:+7d`. Not done after all? `/incident action reopen A<n>`.", summary)
+	fmt.Fprintf(&b, "%s. Done? `/incident action done A&lt;n&gt;`. Another owner or due date? `/incident action A&lt;n&gt; @owner due:+7d`. Not done after all? `/incident action reopen A&lt;n&gt;`.", summary)
 	return b.String(), summary
 }
