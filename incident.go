@@ -58,6 +58,10 @@ type Incident struct {
 	// SnoozedUntil pauses reminders until then.
 	SnoozedUntil time.Time `json:"snoozed_until,omitzero"`
 
+	// ReviewPostedAt is when the follow-up review (the action items, two
+	// weeks after resolution) was posted in the channel; zero until then.
+	ReviewPostedAt time.Time `json:"review_posted_at,omitzero"`
+
 	Hypotheses []Hypothesis `json:"hypotheses,omitempty"`
 	Actions    []ActionItem `json:"actions,omitempty"`
 	// Pager is the outbox of PagerDuty calls.

@@ -25,6 +25,10 @@ const (
 	EventHypRejected   EventKind = "hypothesis_rejected"
 	EventAction        EventKind = "action_added"
 	EventActionDone    EventKind = "action_done"
+	EventActionOwner   EventKind = "action_owner_changed" // Ref is the item, From and To the owners (user IDs; "" for none)
+	EventActionDue     EventKind = "action_due_changed"   // Ref is the item, From and To the due dates (DateLayout; "" for none)
+	EventActionReopen  EventKind = "action_reopened"      // Ref is the item, Text its text
+	EventReview        EventKind = "followup_review"      // the follow-up review posted; Text says what was open
 	EventImpactStarted EventKind = "impact_started"
 	EventResolved      EventKind = "incident_resolved"
 	EventReminder      EventKind = "reminder_sent"     // a missed status update

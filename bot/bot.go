@@ -193,7 +193,7 @@ func New(cfg Config, store Store) (*Bot, error) {
 	}
 	b.cmds = commands.New(store, cfg.Commands, deps)
 	b.backfill = newBackfiller(b)
-	sched.Schedule(scheduler.Jobs{Incidents: store, Reminders: b.cmds, Outbox: b.cmds, Overdue: b.cmds, Channels: b.cmds, Backfill: b.backfill})
+	sched.Schedule(scheduler.Jobs{Incidents: store, Reminders: b.cmds, Outbox: b.cmds, Overdue: b.cmds, Reviews: b.cmds, Channels: b.cmds, Backfill: b.backfill})
 	b.storeOK.Store(true)
 	b.followCtx, b.stopFollow = context.WithCancel(context.Background())
 	return b, nil

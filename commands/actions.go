@@ -3,12 +3,19 @@ package commands
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/slacktext"
 )
 
 const actionUsage = "/incident action [INC-n] <text> [@owner] [due:YYYY-MM-DD|due:+Nd]  or  /incident action [INC-n] done A<n>"
+
+// Usages of the commands on an existing action item.
+const (
+	changeUsage = "/incident action [INC-n] A<n> [@owner] [due:YYYY-MM-DD|due:+Nd]"
+	reopenUsage = "/incident action [INC-n] reopen A<n>"
+)
 
 func (c *call) action() (Result, error) {
 	first, rest := splitFirst(c.args)
@@ -17,8 +24,17 @@ func (c *call) action() (Result, error) {
 		return Result{}, invalid(actionUsage, "Say what needs doing.")
 	case "done", "close":
 		return c.actionDone(rest)
+	case "reopen":
+		// "reopen" followed by an item id; "reopen the firewall port" stays
+		// a new item.
+		if ref, _ := splitFirst(rest); ref == "" || isActionKey(ref) {
+			return c.actionReopen(rest)
+		}
 	case "list":
 		return c.actions()
+	}
+	if n, owner, due, ok := parseActionChange(c.args); ok {
+		return c.actionChange(n, owner, due)
 	}
 	text, owner, due, err := c.parseAction(c.args)
 	if err != nil {
@@ -46,7 +62,7 @@ func (c *call) action() (Result, error) {
 	msg := fmt.Sprintf(":clipboard: *%s* %s — %s", a.Key(), slacktext.Escape(a.Text), describeOwnerDue(a))
 	reply := fmt.Sprintf("Recorded %s.", a.Key())
 	if a.Owner == "" || a.Due == "" {
-		reply += " It has no " + missing(a) + " yet: items without both are flagged in the post-mortem. Add them by recording the item again with `@owner due:+7d`."
+		reply += " It has no " + missing(a) + " yet: items without both are flagged in the post-mortem. Add them with `" + c.actionCmd() + " " + a.Key() + " @owner due:+7d`."
 	}
 	return Result{Reply: reply, Followup: c.tellChannel(inc, msg)}, nil
 }
@@ -90,11 +106,14 @@ func describeOwnerDue(a incidentbot.ActionItem) string {
 	if a.Owner != "" {
 		owner = "owner <@" + a.Owner + ">"
 	}
-	due := "*no due date*"
-	if a.Due != "" {
-		due = "due " + a.Due
+	return owner + ", " + describeDue(a)
+}
+
+func describeDue(a incidentbot.ActionItem) string {
+	if a.Due == "" {
+		return "*no due date*"
 	}
-	return owner + ", " + due
+	return "due " + a.Due
 }
 
 func (c *call) actionDone(args string) (Result, error) {
@@ -118,7 +137,7 @@ func (c *call) actionDone(args string) (Result, error) {
 			return nil, invalid("/incident action [INC-n] done A<n>", "%s has no action item A%d (it has %d); `/incident actions` lists them.", i.Key(), n, len(i.Actions))
 		}
 		if ap.Status == incidentbot.ActionDone {
-			return nil, &incidentbot.Error{Code: incidentbot.EConflict, Message: ap.Key() + " is already done."}
+			return nil, &incidentbot.Error{Code: incidentbot.EConflict, Message: fmt.Sprintf("%s is already done. To reopen it: `%s reopen %s`.", ap.Key(), c.actionCmd(), ap.Key())}
 		}
 		ap.Status, ap.DoneBy, ap.DoneAt = incidentbot.ActionDone, c.inv.UserID, now
 		a = *ap
@@ -148,7 +167,7 @@ func (c *call) actions() (Result, error) {
 	}
 	if err == nil {
 		if len(inc.Actions) == 0 {
-			return Result{Reply: inc.Key() + " has no action items yet. Add one with `" + "/incident action <text> @owner due:+7d`."}, nil
+			return Result{Reply: inc.Key() + " has no action items yet. Add one with `" + "/incident action &lt;text&gt; @owner due:+7d`."}, nil
 		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "*Action items of %s*\n", inc.Key())
@@ -184,4 +203,175 @@ func (c *call) actions() (Result, error) {
 		return Result{Reply: "No open action items."}, nil
 	}
 	return Result{Reply: b.String()}, nil
+}
+
+// isActionKey reports whether word is an action item id, A<n>.
+func isActionKey(word string) bool {
+	_, ok := incidentbot.ParseActionKey(word)
+	return ok
+}
+
+// parseActionChange reports whether the arguments of /incident action ask
+// to change an existing item: a first word that is an item id (A<n>) and a
+// rest that is only an owner (a mention) and/or a due date (a due: word, as
+// typed), each at most once, in either order. An id alone is a change that
+// says nothing (ok, with owner and due empty), which the caller refuses.
+// Anything else — "A2 fix the A2 thing" — is a new item.
+func parseActionChange(args string) (n int, owner, due string, ok bool) {
+	words := strings.Fields(args)
+	if len(words) == 0 {
+		return 0, "", "", false
+	}
+	if n, ok = incidentbot.ParseActionKey(words[0]); !ok {
+		return 0, "", "", false
+	}
+	for _, w := range words[1:] {
+		if _, isDue := cutPrefixFold(w, "due:"); isDue && due == "" {
+			due = w
+		} else if u, isOwner := slacktext.ParseMention(w); isOwner && owner == "" {
+			owner = u
+		} else {
+			return 0, "", "", false
+		}
+	}
+	return n, owner, due, true
+}
+
+// actionCmd is "/incident action", with the incident's id when the command
+// named it, for the forms shown in replies.
+func (c *call) actionCmd() string {
+	if c.target != 0 {
+		return "/incident action " + incidentbot.IncidentKey(c.target)
+	}
+	return "/incident action"
+}
+
+// actionChange changes the owner and/or the due date (a due: word) of
+// item n. A done item is refused (reopen it first), and so is a change that
+// changes nothing.
+func (c *call) actionChange(n int, owner, dueWord string) (Result, error) {
+	if owner == "" && dueWord == "" {
+		return Result{}, invalid(changeUsage, "Say the new owner and/or due date of A%d, like `%s A%d @owner due:+7d` — or, for a new item, what needs doing.", n, c.actionCmd(), n)
+	}
+	due := ""
+	if dueWord != "" {
+		var err error
+		if due, err = parseDue(dueWord, c.now(), c.cfg.Location); err != nil {
+			return Result{}, invalid(changeUsage, "%s", incidentbot.ErrorMessage(err))
+		}
+	}
+	inc, err := c.incident(changeUsage)
+	if err != nil {
+		return Result{}, err
+	}
+	now := c.now()
+	var before, after incidentbot.ActionItem
+	inc, applied, err := c.update(inc.ID, false, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+		ap := i.Action(n)
+		if ap == nil {
+			return nil, invalid(changeUsage, "%s has no action item A%d (it has %d); `/incident actions` lists them. To record a new item, say what needs doing: `/incident action &lt;text&gt; @owner due:+7d`.", i.Key(), n, len(i.Actions))
+		}
+		if ap.Status == incidentbot.ActionDone {
+			return nil, &incidentbot.Error{Code: incidentbot.EConflict, Message: fmt.Sprintf("%s is done, so its owner and due date stay as they were. To change them, reopen it first: `%s reopen %s`.", ap.Key(), c.actionCmd(), ap.Key())}
+		}
+		before = *ap
+		var evs []incidentbot.TimelineEvent
+		if owner != "" && owner != ap.Owner {
+			ev := c.event(incidentbot.EventActionOwner, now)
+			ev.Ref, ev.Text, ev.From, ev.To = ap.Key(), ap.Text, ap.Owner, owner
+			ap.Owner = owner
+			evs = append(evs, ev)
+		}
+		if due != "" && due != ap.Due {
+			ev := c.event(incidentbot.EventActionDue, now)
+			ev.Ref, ev.Text, ev.From, ev.To = ap.Key(), ap.Text, ap.Due, due
+			ap.Due = due
+			evs = append(evs, ev)
+		}
+		if len(evs) == 0 {
+			return nil, &incidentbot.Error{Code: incidentbot.EConflict, Message: fmt.Sprintf("%s already has %s: nothing changed.", ap.Key(), describeOwnerDue(*ap))}
+		}
+		after = *ap
+		return evs, nil
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	if !applied {
+		return duplicateReply(inc), nil
+	}
+	msg := fmt.Sprintf(":pencil2: *%s* %s — %s (changed by <@%s>)", after.Key(), slacktext.Escape(after.Text), describeChange(before, after), c.inv.UserID)
+	reply := fmt.Sprintf("%s changed: %s.", after.Key(), describeOwnerDue(after))
+	if after.Owner == "" || after.Due == "" {
+		reply += " It still has no " + missing(after) + ": `" + c.actionCmd() + " " + after.Key() + " @owner due:+7d`."
+	}
+	return Result{Reply: reply, Followup: c.tellChannel(inc, msg)}, nil
+}
+
+// describeChange is describeOwnerDue of after, with what each changed field
+// was before.
+func describeChange(before, after incidentbot.ActionItem) string {
+	owner := "*no owner*"
+	if after.Owner != "" {
+		owner = "owner <@" + after.Owner + ">"
+	}
+	if after.Owner != before.Owner {
+		was := "no owner"
+		if before.Owner != "" {
+			was = "<@" + before.Owner + ">"
+		}
+		owner += " (was " + was + ")"
+	}
+	due := "*no due date*"
+	if after.Due != "" {
+		due = "due " + after.Due
+	}
+	if after.Due != before.Due {
+		was := "none"
+		if before.Due != "" {
+			was = before.Due
+		}
+		due += " (was " + was + ")"
+	}
+	return owner + ", " + due
+}
+
+// actionReopen reopens a done item: "A<n>".
+func (c *call) actionReopen(args string) (Result, error) {
+	ref, extra := splitFirst(args)
+	n, ok := incidentbot.ParseActionKey(ref)
+	if !ok || extra != "" {
+		if ref == "" {
+			return Result{}, invalid(reopenUsage, "Say which action item to reopen, like A2.")
+		}
+		return Result{}, invalid(reopenUsage, "%q is not an action item id: use the form A2.", args)
+	}
+	inc, err := c.incident(reopenUsage)
+	if err != nil {
+		return Result{}, err
+	}
+	now := c.now()
+	var a incidentbot.ActionItem
+	inc, applied, err := c.update(inc.ID, false, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+		ap := i.Action(n)
+		if ap == nil {
+			return nil, invalid(reopenUsage, "%s has no action item A%d (it has %d); `/incident actions` lists them.", i.Key(), n, len(i.Actions))
+		}
+		if ap.Status != incidentbot.ActionDone {
+			return nil, &incidentbot.Error{Code: incidentbot.EConflict, Message: fmt.Sprintf("%s is open, not done: there is nothing to reopen. To close it: `%s done %s`.", ap.Key(), c.actionCmd(), ap.Key())}
+		}
+		ap.Status, ap.DoneBy, ap.DoneAt = incidentbot.ActionOpen, "", time.Time{}
+		a = *ap
+		ev := c.event(incidentbot.EventActionReopen, now)
+		ev.Ref, ev.Text = ap.Key(), ap.Text
+		return []incidentbot.TimelineEvent{ev}, nil
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	if !applied {
+		return duplicateReply(inc), nil
+	}
+	msg := fmt.Sprintf(":arrows_counterclockwise: *%s* reopened by <@%s>: %s — %s", a.Key(), c.inv.UserID, slacktext.Escape(a.Text), describeOwnerDue(a))
+	return Result{Reply: fmt.Sprintf("%s reopened.", a.Key()), Followup: c.tellChannel(inc, msg)}, nil
 }

@@ -23,7 +23,7 @@
 //
 // Scheduled work is also behaviour kept here, one piece at a time — Remind
 // (one status-update reminder), DeliverPager (one incident's PagerDuty
-// calls), RemindOverdueActions (one round of overdue item DMs),
-// ResumeChannels (the channel repair) — while package scheduler decides when
-// each runs.
+// calls), RemindOverdueActions (one round of overdue item DMs), PostReviews
+// (the follow-up reviews due), ResumeChannels (the channel repair) — while
+// package scheduler decides when each runs.
 package commands

@@ -66,7 +66,7 @@ const helpText = "*incidentbot* — `/incident <command>`\n" +
 	"• `status [investigating|identified|monitoring] <text>` — post a status update\n" +
 	"• `severity <sev1..sev4>` — change the severity\n" +
 	"• `hypothesis <text>` — record a hypothesis; `hypothesis confirm|reject H<n> [note]` — its outcome\n" +
-	"• `action <text> [@owner] [due:YYYY-MM-DD|due:+Nd]` — record an action item; `action done A<n>` — close it; `actions` — list them\n" +
+	"• `action <text> [@owner] [due:YYYY-MM-DD|due:+Nd]` — record an action item; `action done A<n>` — close it; `action A<n> [@owner] [due:…]` — change its owner or due date; `action reopen A<n>` — reopen it; `actions` — list them\n" +
 	"• `started <RFC3339 or HH:MM UTC>` — when the impact began\n" +
 	"• `page [note]` — page the on-call through PagerDuty\n" +
 	"• `snooze <duration>` — pause status-update reminders (at most 2h)\n" +

@@ -125,3 +125,36 @@ func TestNamedIncident(t *testing.T) {
 		}
 	}
 }
+
+func TestParseActionChange(t *testing.T) {
+	tests := []struct {
+		args       string
+		n          int
+		owner, due string
+		ok         bool
+	}{
+		{"A2 <@U1>", 2, "U1", "", true},
+		{"a2 <@U1|bob>", 2, "U1", "", true},
+		{"A2 due:+3d", 2, "", "due:+3d", true},
+		{"A2 <@U1> due:2026-12-01", 2, "U1", "due:2026-12-01", true},
+		{"A2 DUE:+1d <@U1>", 2, "U1", "DUE:+1d", true},
+		{"A2 due:tomorrow", 2, "", "due:tomorrow", true}, // a change, refused for its date
+		{"A2", 2, "", "", true},                          // a change that says nothing, refused
+		{"A2 fix the A2 thing", 0, "", "", false},        // a new item
+		{"A2 fix the A2 thing <@U1> due:+7d", 0, "", "", false},
+		{"A2 <@U1> <@U2>", 0, "", "", false},
+		{"A2 due:+1d due:+2d", 0, "", "", false},
+		{"A2 me", 0, "", "", false},
+		{"fix A2 <@U1>", 0, "", "", false},
+		{"A0 <@U1>", 0, "", "", false},
+		{"Alpha <@U1>", 0, "", "", false},
+		{"<@U1> due:+1d", 0, "", "", false},
+		{"", 0, "", "", false},
+	}
+	for _, tt := range tests {
+		n, owner, due, ok := parseActionChange(tt.args)
+		if n != tt.n || owner != tt.owner || due != tt.due || ok != tt.ok {
+			t.Errorf("parseActionChange(%q) = %d, %q, %q, %v; want %d, %q, %q, %v", tt.args, n, owner, due, ok, tt.n, tt.owner, tt.due, tt.ok)
+		}
+	}
+}

@@ -1,9 +1,10 @@
 // Package scheduler runs incidentbot's scheduled work: status-update
-// reminders, the PagerDuty outbox, the overdue action item DMs of the action
-// reminder cron, and the repair, at start, of incidents left without a
-// channel. It decides when work is done; what one piece of work does (post
-// one reminder, deliver one incident's pager actions, send one round of DMs,
-// set up one channel) stays in package commands, behind the small interfaces
+// reminders, the PagerDuty outbox, the overdue action item DMs and the
+// follow-up reviews of the action reminder cron, and the repair, at start,
+// of incidents left without a channel. It decides when work is done; what
+// one piece of work does (post one reminder, deliver one incident's pager
+// actions, send one round of DMs, post the reviews due, set up one channel)
+// stays in package commands, behind the small interfaces
 // declared here.
 //
 // Everything runs under one Scheduler.Run, independent of the Slack socket,

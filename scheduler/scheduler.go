@@ -43,6 +43,13 @@ type OverdueActions interface {
 	RemindOverdueActions(ctx context.Context) (int, error)
 }
 
+// FollowUpReviews posts the follow-up reviews of resolved incidents.
+type FollowUpReviews interface {
+	// PostReviews posts every follow-up review due and not yet posted,
+	// recording each, and returns how many were posted.
+	PostReviews(ctx context.Context) (int, error)
+}
+
 // ChannelRepair sets up the channels that incidents lack.
 type ChannelRepair interface {
 	// ResumeChannels sets up the channel of every open incident opened
@@ -56,7 +63,10 @@ type Jobs struct {
 	Reminders Reminders
 	Outbox    Outbox
 	// Overdue runs on the firings of Config.ActionCron.
-	Overdue  OverdueActions
+	Overdue OverdueActions
+	// Reviews runs on the firings of Config.ActionCron too: a review due
+	// is posted at the first firing on or after its date.
+	Reviews  FollowUpReviews
 	Channels ChannelRepair
 	// Backfill works off the gaps in captured timelines (backfill.go).
 	Backfill Backfill
@@ -78,7 +88,7 @@ type Config struct {
 	// token (EAuth). A write to the incident (its channel coming back) ends
 	// the wait early. Zero means DefaultSlowRetry.
 	SlowRetry time.Duration
-	// ActionCron is when Jobs.Overdue runs: a cron spec (robfig/cron's
+	// ActionCron is when Jobs.Overdue and Jobs.Reviews run: a cron spec (robfig/cron's
 	// standard parser: five fields, or a descriptor like "@every 1h") in
 	// Location. Empty means never.
 	ActionCron string
@@ -108,6 +118,7 @@ const DefaultSlowRetry = time.Hour
 // Timeouts of one run of a job.
 const (
 	overdueTimeout = 5 * time.Minute
+	reviewTimeout  = 5 * time.Minute
 	repairTimeout  = 2 * time.Minute
 )
 
@@ -248,10 +259,10 @@ func (s *Scheduler) SweepOutbox(ctx context.Context, now time.Time) (int, error)
 
 // Run loads the due times, repairs the channels of incidents opened before
 // it started, and then, until ctx ends, sweeps the reminders and the outbox
-// every tick, runs the overdue action DMs on every cron firing and repairs
-// missing channels again every Config.ChannelRepair. It returns
-// after the work in progress has finished: nil when ctx ended, an error when
-// the due times could not be loaded. A Scheduler runs once at a time; after
+// every tick, runs the overdue action DMs and then the follow-up reviews on
+// every cron firing, and repairs missing channels again every
+// Config.ChannelRepair. It returns after the work in progress has finished:
+// nil when ctx ended, an error when the due times could not be loaded. A Scheduler runs once at a time; after
 // Run returns it may run again (it reloads).
 func (s *Scheduler) Run(ctx context.Context) error {
 	start := s.cfg.Now()
@@ -295,7 +306,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if s.jobs.Backfill != nil {
 		wg.Go(func() { s.runBackfill(ctx) })
 	}
-	if s.cron != nil && s.jobs.Overdue != nil {
+	if s.cron != nil && (s.jobs.Overdue != nil || s.jobs.Reviews != nil) {
 		next := s.cron.Next(start.In(s.cfg.Location))
 		wg.Go(func() {
 			s.every(ctx, func(now time.Time) {
@@ -303,7 +314,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 					return
 				}
 				next = s.cron.Next(now.In(s.cfg.Location))
-				s.remindOverdue(ctx)
+				if s.jobs.Overdue != nil {
+					s.remindOverdue(ctx)
+				}
+				if s.jobs.Reviews != nil {
+					s.postReviews(ctx)
+				}
 			})
 		})
 	}
@@ -362,6 +378,22 @@ func (s *Scheduler) remindOverdue(ctx context.Context) {
 		return
 	}
 	log.Info("overdue action item reminders sent")
+}
+
+// postReviews runs the follow-up reviews of one firing of the action
+// reminder cron.
+func (s *Scheduler) postReviews(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, reviewTimeout)
+	defer cancel()
+	n, err := s.jobs.Reviews.PostReviews(ctx)
+	log := s.log.WithField("reviews", n)
+	if err != nil {
+		log.WithError(err).Warn("some follow-up reviews could not be posted; they are tried again at the next firing")
+		return
+	}
+	if n > 0 {
+		log.Info("follow-up reviews posted")
+	}
 }
 
 // logOutbox logs the failures of an outbox sweep: a call worth retrying

@@ -139,8 +139,17 @@ func richInput() Input {
 	for i, a := range inc.Actions {
 		add(incidentbot.TimelineEvent{Kind: incidentbot.EventAction, At: at(3*3600 + 10 + i), Actor: "U2", Ref: a.Key(), Text: a.Text})
 	}
+	add(incidentbot.TimelineEvent{Kind: incidentbot.EventActionDone, At: at(3*3600 + 20), Actor: "U2", Ref: "A5"})
+	// A1 was recorded without owner and due date and given both; A5 was
+	// closed, reopened and closed again: the table shows the end, the log
+	// the history.
+	add(incidentbot.TimelineEvent{Kind: incidentbot.EventActionOwner, At: at(3*3600 + 30), Actor: "U2", Ref: "A1", Text: "Alert on processor | error rate", To: "U404"})
+	add(incidentbot.TimelineEvent{Kind: incidentbot.EventActionOwner, At: at(3*3600 + 31), Actor: "U2", Ref: "A1", Text: "Alert on processor | error rate", From: "U404", To: "U3"})
+	add(incidentbot.TimelineEvent{Kind: incidentbot.EventActionDue, At: at(3*3600 + 31), Actor: "U2", Ref: "A1", Text: "Alert on processor | error rate", To: "2025-06-16"})
+	add(incidentbot.TimelineEvent{Kind: incidentbot.EventActionReopen, At: at(3*3600 + 40), Actor: "U3", Ref: "A5", Text: "Done already"})
 	add(incidentbot.TimelineEvent{Kind: incidentbot.EventActionDone, At: at(3*3600 + 60), Actor: "U2", Ref: "A5"})
 	add(incidentbot.TimelineEvent{Kind: incidentbot.EventPostmortem, At: at(3*3600 + 61), Actor: "U2"})
+	add(incidentbot.TimelineEvent{Kind: incidentbot.EventReview, At: at(3*3600 + 5 + 14*86400 + 3600), Text: "4 of 5 action items open"})
 	// An edit whose event time is earlier than a later-committed message.
 	add(incidentbot.TimelineEvent{Kind: incidentbot.EventMessage, At: at(135), Actor: "U4", TS: "105.500", Text: "committed late, shown in time order"})
 	return Input{Incident: inc, Events: events, Users: users}
@@ -305,6 +314,11 @@ func TestRenderRich(t *testing.T) {
 		"— Message from **Ada Lovelace** (2025-06-02 13:01:40Z) marked as a key event (:pushpin:) by **\\*Grace\\* \\| Hopper**: heading, third version",
 		"— Message from **&lt;b&gt;Linus&lt;/b&gt;** (2025-06-02 13:02:40Z) pinned by **Ada Lovelace**: graphs",
 		"— **Impact started** (recorded by **\\*Grace\\* \\| Hopper**)",
+		"Action item **A1** owner changed by **\\*Grace\\* \\| Hopper**: no owner → **U404**: Alert on processor \\| error rate",
+		"Action item **A1** owner changed by **\\*Grace\\* \\| Hopper**: **U404** → **&lt;b&gt;Linus&lt;/b&gt;**",
+		"Action item **A1** due date changed by **\\*Grace\\* \\| Hopper**: no due date → **2025-06-16**",
+		"Action item **A5** **reopened** by **&lt;b&gt;Linus&lt;/b&gt;**: Done already",
+		"Follow-up review posted in the channel: 4 of 5 action items open",
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("document lacks %q", want)

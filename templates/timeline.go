@@ -265,6 +265,28 @@ func describe(ev *incidentbot.TimelineEvent, inc *incidentbot.Incident, n names)
 		return "Action item " + bold(Text(ev.Ref)) + " added" + by, txt
 	case incidentbot.EventActionDone:
 		return "Action item " + bold(Text(ev.Ref)) + " done" + by, txt
+	case incidentbot.EventActionOwner:
+		from, to := "no owner", "no owner"
+		if ev.From != "" {
+			from = bold(n.name(ev.From))
+		}
+		if ev.To != "" {
+			to = bold(n.name(ev.To))
+		}
+		return "Action item " + bold(Text(ev.Ref)) + " owner changed" + by + ": " + from + " → " + to, txt
+	case incidentbot.EventActionDue:
+		from, to := "no due date", "no due date"
+		if ev.From != "" {
+			from = EscapeMarkdown(ev.From)
+		}
+		if ev.To != "" {
+			to = bold(Text(ev.To))
+		}
+		return "Action item " + bold(Text(ev.Ref)) + " due date changed" + by + ": " + from + " → " + to, txt
+	case incidentbot.EventActionReopen:
+		return "Action item " + bold(Text(ev.Ref)) + " **reopened**" + by, txt
+	case incidentbot.EventReview:
+		return "Follow-up review posted in the channel", txt
 	case incidentbot.EventImpactStarted:
 		s := "Impact start recorded" + by
 		if ev.To != "" {
