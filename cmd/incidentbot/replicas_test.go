@@ -261,7 +261,8 @@ func (w prefixWriter) Write(p []byte) (int, error) {
 func TestReplicasKill(t *testing.T) {
 	const (
 		kills    = 5
-		messages = 400
+		messages = 600
+		senders  = 3 // of status updates
 	)
 	w := newWorld(t, slackemu.Config{AckTimeout: 2 * time.Second})
 	rs := newReplicaSet(t, w, 3, nil)
@@ -276,9 +277,12 @@ func TestReplicasKill(t *testing.T) {
 	var tss []string
 	go func() {
 		defer close(burstDone)
+		// Six at once every 100ms, so that a kill finds some in flight.
 		for i := range messages {
 			tss = append(tss, w.emu.PostMessage(w.alice, capture, fmt.Sprintf("burst message %d", i)))
-			time.Sleep(25 * time.Millisecond)
+			if i%6 == 5 {
+				time.Sleep(100 * time.Millisecond)
+			}
 		}
 	}()
 	var (
@@ -286,34 +290,43 @@ func TestReplicasKill(t *testing.T) {
 		sent, answered, unanswered int
 		worstAck                   time.Duration
 	)
-	cmdsDone := make(chan struct{})
+	// Three people type status updates, each waiting for the answer before
+	// the next: a command lost with a killed replica holds up only one.
+	var cmdWG sync.WaitGroup
 	stopCmds := make(chan struct{})
-	go func() {
-		defer close(cmdsDone)
-		for i := 0; ; i++ {
-			select {
-			case <-stopCmds:
-				return
-			default:
+	for p := range senders {
+		cmdWG.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stopCmds:
+					return
+				default:
+				}
+				// Slack shows the user an error after 3s; a little more
+				// tells a late answer (TimedOut) from none.
+				ctx, cancel := context.WithTimeout(context.Background(), 3500*time.Millisecond)
+				res, err := w.emu.SlashCommand(ctx, w.bob, status, fmt.Sprintf("status investigating update %d.%d", p, i))
+				cancel()
+				cmdMu.Lock()
+				sent++
+				if err == nil && !res.TimedOut {
+					answered++
+					worstAck = max(worstAck, res.Latency)
+				} else {
+					unanswered++
+					t.Logf("status update %d.%d not answered in time: %v (timed out: %v)", p, i, err, res.TimedOut)
+				}
+				cmdMu.Unlock()
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			res, err := w.emu.SlashCommand(ctx, w.bob, status, fmt.Sprintf("status investigating update %d", i))
-			cancel()
-			cmdMu.Lock()
-			sent++
-			if err == nil && !res.TimedOut {
-				answered++
-				worstAck = max(worstAck, res.Latency)
-			} else {
-				unanswered++
-				t.Logf("status update %d not answered in time: %v (timed out: %v)", i, err, res.TimedOut)
-			}
-			cmdMu.Unlock()
-		}
-	}()
+		})
+	}
 
+	var answeredAt []int // answered commands when each kill began, and at the end
 	for k := range kills {
 		time.Sleep(2 * time.Second) // the pace of the kills, not a wait for a condition
+		cmdMu.Lock()
+		answeredAt = append(answeredAt, answered)
+		cmdMu.Unlock()
 		ids := rs.ids()
 		victim := ids[mrand.IntN(len(ids))]
 		rs.kill(victim)
@@ -322,8 +335,17 @@ func TestReplicasKill(t *testing.T) {
 		rs.waitSockets(3)
 	}
 	<-burstDone
+	// Commands go on for a while after the last restart.
+	cmdMu.Lock()
+	last := answered
+	cmdMu.Unlock()
+	w.eventually("commands answered after the last restart", func() bool {
+		cmdMu.Lock()
+		defer cmdMu.Unlock()
+		return answered > last+10
+	})
 	close(stopCmds)
-	<-cmdsDone
+	cmdWG.Wait()
 	rs.waitSockets(3)
 
 	evs := messageEvents(w, capture)[eventsBefore:]
@@ -378,8 +400,14 @@ func TestReplicasKill(t *testing.T) {
 	cmdMu.Lock()
 	defer cmdMu.Unlock()
 	updates := countKind(rs.timeline(2), incidentbot.EventStatus)
-	if unanswered > kills {
-		t.Errorf("%d of %d status updates unanswered, want at most one per kill (%d)", unanswered, sent, kills)
+	answeredAt = append(answeredAt, answered)
+	for k := 1; k < len(answeredAt); k++ {
+		if answeredAt[k] == answeredAt[k-1] {
+			t.Errorf("no status update answered between kill %d and the next", k)
+		}
+	}
+	if unanswered > senders*kills {
+		t.Errorf("%d of %d status updates unanswered, want at most those in flight on the killed replicas (%d)", unanswered, sent, senders*kills)
 	}
 	if answered == 0 || updates < answered || updates > sent {
 		t.Errorf("%d status updates recorded for %d answered of %d sent", updates, answered, sent)
