@@ -91,6 +91,37 @@ func (x *index) load(incs []*incidentbot.Incident, since uint64) {
 	}
 }
 
+// merge updates the due times of incs, read from the store after mark
+// returned since, leaving the other incidents as they are; an incident
+// observed since keeps its newer due time. A hold ends when the due time
+// changed (the incident was written in a way that matters, e.g. its
+// channel came back): rereading an unchanged incident must not retry a
+// gone channel or a rate limit early.
+func (x *index) merge(incs []*incidentbot.Incident, since uint64) {
+	type entry struct {
+		id  int64
+		due time.Time
+		ok  bool
+	}
+	fresh := make([]entry, 0, len(incs))
+	for _, inc := range incs {
+		due, ok := x.due(inc)
+		fresh = append(fresh, entry{inc.ID, due, ok})
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, e := range fresh {
+		if x.seen[e.id] > since {
+			continue
+		}
+		old, had := x.at[e.id]
+		if had != e.ok || !old.Equal(e.due) {
+			delete(x.hold, e.id)
+		}
+		x.set(e.id, e.due, e.ok)
+	}
+}
+
 // take returns the ids of incidents due at now, not held back and not
 // already being handled, in id order, at most limit of them (all when limit
 // is negative), and marks them as being handled.

@@ -17,6 +17,15 @@ type Incidents interface {
 	Incidents(ctx context.Context, openOnly bool) ([]*incidentbot.Incident, error)
 }
 
+// ChangedIncidents is what a store shared by several replicas offers (with
+// Incidents) so that the replica running the scheduler learns of the
+// incidents the others write: opened, updated, paged, resolved.
+type ChangedIncidents interface {
+	// IncidentsChangedSince returns the incidents written at or after
+	// since by the store's clock, and the store's time when it read them.
+	IncidentsChangedSince(ctx context.Context, since time.Time) ([]*incidentbot.Incident, time.Time, error)
+}
+
 // Reminders are the status-update reminders.
 type Reminders interface {
 	// ReminderDue returns when inc's next reminder is due; false when none is.
@@ -106,10 +115,19 @@ type Config struct {
 	// one process, none can be, and every incident opened before Run is
 	// repaired at once).
 	Shared bool
+	// Refresh is, with Shared and a store that offers ChangedIncidents,
+	// how often the due times are brought up to date with the incidents
+	// other replicas wrote. Zero means one second.
+	Refresh time.Duration
 	// Logger gets failures (warnings when retried, errors when final); nil
 	// discards them.
 	Logger logrus.FieldLogger
 }
+
+// refreshMargin is how far back each refresh looks before the store's time
+// of the previous one: a row carries the start time of the transaction
+// that wrote it, which may commit after a refresh read the table.
+const refreshMargin = 30 * time.Second
 
 // DefaultSlowRetry is the default Config.SlowRetry: a channel that is gone
 // is tried about once an hour.
@@ -162,6 +180,9 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
+	}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = time.Second
 	}
 	if cfg.ChannelRepair <= 0 {
 		cfg.ChannelRepair = ChannelRepairInterval
@@ -303,6 +324,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.outbox.wg.Wait()
 		})
 	}
+	if changed, ok := s.jobs.Incidents.(ChangedIncidents); ok && s.cfg.Shared {
+		wg.Go(func() { s.refresh(ctx, changed) })
+	}
 	if s.jobs.Backfill != nil {
 		wg.Go(func() { s.runBackfill(ctx) })
 	}
@@ -325,6 +349,45 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// refresh brings the due times up to date, every Config.Refresh until ctx
+// ends, with the incidents other replicas wrote: another replica's Observe
+// is not this one's, so without it an incident opened, paged or resolved on
+// another replica would wait for the next holder of the lease. An incident
+// observed here since a refresh began keeps its newer due time.
+func (s *Scheduler) refresh(ctx context.Context, changed ChangedIncidents) {
+	var since time.Time // the first refresh reads every incident
+	t := time.NewTicker(s.cfg.Refresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var rmark, omark uint64
+		if s.reminders != nil {
+			rmark = s.reminders.mark()
+		}
+		if s.outbox != nil {
+			omark = s.outbox.mark()
+		}
+		incs, now, err := changed.IncidentsChangedSince(ctx, since)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.WithError(err).Warn("could not read the incidents other replicas changed; trying again")
+			}
+			continue
+		}
+		since = now.Add(-refreshMargin)
+		if s.reminders != nil {
+			s.reminders.merge(incs, rmark)
+		}
+		if s.outbox != nil {
+			s.outbox.merge(incs, omark)
+		}
+	}
 }
 
 // every calls fn with the time on every tick until ctx ends.

@@ -459,3 +459,85 @@ func BenchmarkRemindersDue(b *testing.B) {
 		b.ReportMetric(float64(late.Milliseconds()), "ms-last-late")
 	}
 }
+
+// changes is a store shared with another replica: every refresh returns
+// every incident.
+type changes struct{ *store.DB }
+
+func (c changes) IncidentsChangedSince(ctx context.Context, since time.Time) ([]*incidentbot.Incident, time.Time, error) {
+	incs, err := c.Incidents(ctx, false)
+	return incs, time.Now(), err
+}
+
+// TestSharedRefresh: with a shared store, the replica running the
+// scheduler reminds and pages for an incident another replica opened
+// after it started (its Observe is not this one's); without the refresh
+// it would wait for the next holder of the lease.
+func TestSharedRefresh(t *testing.T) {
+	for _, shared := range []bool{true, false} {
+		t.Run(fmt.Sprintf("refresh=%v", shared), func(t *testing.T) {
+			const interval = time.Minute
+			w := newWorld(t, commands.Config{UpdateInterval: interval}, scheduler.Config{Tick: time.Millisecond}, nil)
+			sched, err := scheduler.New(scheduler.Config{Now: w.clk.Now, Tick: time.Millisecond, Shared: true, Refresh: 5 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pages atomic.Int32
+			deps := commands.Deps{Poster: w.slack, Channels: w.slack, Now: w.clk.Now, Observer: sched, Pager: countPager{&pages}}
+			holder := commands.New(w.db, commands.Config{UpdateInterval: interval}, deps)
+			var jobs scheduler.Incidents = w.db
+			if shared {
+				jobs = changes{w.db}
+			}
+			sched.Schedule(scheduler.Jobs{Incidents: jobs, Reminders: holder, Outbox: holder})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- sched.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+
+			// An incident the holder opens itself: once it is paged, Run
+			// has loaded the due times.
+			mine, err := holder.Open(ctx, commands.OpenRequest{TeamID: "T1", UserID: "U1", Title: "here", Severity: incidentbot.Sev1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := mine.Followup(ctx); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the page of the holder's own incident", func() bool { return pages.Load() == 1 })
+
+			// The other replica: the same store, its own (idle) scheduler.
+			other, err := scheduler.New(scheduler.Config{Now: w.clk.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			odeps := deps
+			odeps.Observer = other
+			replica := commands.New(w.db, commands.Config{UpdateInterval: interval}, odeps)
+			res, err := replica.Open(ctx, commands.OpenRequest{TeamID: "T1", UserID: "U1", Title: "elsewhere", Severity: incidentbot.Sev1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := res.Followup(ctx); err != nil {
+				t.Fatal(err)
+			}
+			w.clk.Add(interval)
+			if !shared {
+				eventually(t, "the holder's own reminder", func() bool { return w.slack.count(":alarm_clock:") == 1 })
+				time.Sleep(50 * time.Millisecond) // many ticks; can only hide a bug, not flake
+				if n := w.slack.count(":alarm_clock:"); n != 1 || pages.Load() != 1 {
+					t.Fatalf("%d reminders, %d pages without a refresh, want only the holder's own: the test does not show what the refresh does", n, pages.Load())
+				}
+				return
+			}
+			eventually(t, "both reminders", func() bool { return w.slack.count(":alarm_clock:") == 2 })
+			eventually(t, "both pages", func() bool { return pages.Load() == 2 })
+		})
+	}
+}
+
+// countPager counts triggers.
+type countPager struct{ n *atomic.Int32 }
+
+func (p countPager) Trigger(ctx context.Context, a incidentbot.Alert) error { p.n.Add(1); return nil }
+func (p countPager) Resolve(ctx context.Context, key string) error          { return nil }

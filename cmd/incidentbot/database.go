@@ -6,6 +6,7 @@ import (
 
 	"github.com/incidentbot/incidentbot/bot"
 	"github.com/incidentbot/incidentbot/internal/localapi"
+	"github.com/incidentbot/incidentbot/scheduler"
 	"github.com/incidentbot/incidentbot/store"
 	"github.com/incidentbot/incidentbot/store/postgres"
 )
@@ -21,6 +22,8 @@ type database interface {
 var (
 	_ database = (*store.DB)(nil)
 	_ database = (*postgres.DB)(nil)
+	// The holder of the lease learns of other replicas' writes this way.
+	_ scheduler.ChangedIncidents = (*postgres.DB)(nil)
 )
 
 // openDatabase opens m.Config.DB: a bbolt file, or PostgreSQL when it is a

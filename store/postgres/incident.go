@@ -314,6 +314,53 @@ func (db *DB) Incidents(ctx context.Context, openOnly bool) ([]*incidentbot.Inci
 	return out, nil
 }
 
+// IncidentsChangedSince returns copies of the incidents created or
+// updated at or after since by the database's clock, ordered by id, and
+// the database's time when it read them. Another replica's writes become
+// visible to the holder of the scheduler lease this way: it passes the
+// time returned, less a margin for the transactions that were still in
+// flight (a row's time is its transaction's start), as since next time.
+// It fails as Incidents does.
+func (db *DB) IncidentsChangedSince(ctx context.Context, since time.Time) ([]*incidentbot.Incident, time.Time, error) {
+	const op = "store: list the incidents changed recently"
+	if err := db.readable(ctx, op); err != nil {
+		return nil, time.Time{}, err
+	}
+	var (
+		out []*incidentbot.Incident
+		now time.Time
+	)
+	err := pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT id, body FROM incidents WHERE updated_at >= $1 ORDER BY id`, since)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				id  int64
+				raw []byte
+			)
+			if err := rows.Scan(&id, &raw); err != nil {
+				return err
+			}
+			inc, err := decodeIncident(raw, id, op)
+			if err != nil {
+				return err
+			}
+			out = append(out, inc)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, time.Time{}, db.readError(op, err)
+	}
+	return out, now, nil
+}
+
 // querier is what reads need of a pool or a transaction.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
