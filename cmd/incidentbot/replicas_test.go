@@ -31,9 +31,6 @@ import (
 // only when INCIDENTBOT_TEST_POSTGRES names a database in which they may
 // create schemas; each test gets its own schema.
 
-// envTestPostgres enables the PostgreSQL tests (as in store/postgres).
-const envTestPostgres = "INCIDENTBOT_TEST_POSTGRES"
-
 // pgSchemaURL creates an empty schema in the test database, dropped at the
 // test's cleanup, and returns a URL whose search_path is that schema; it
 // skips the test, with the one line that says how to enable it, when
