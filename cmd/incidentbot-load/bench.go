@@ -84,8 +84,8 @@ type benchRun struct {
 
 	// With --postgres: the server, the baseline and group shapes, the
 	// targets, and what the figures suggest where one was missed.
-	pgServer, pgBaseline, pgShape, pgAnalysis string
-	pgVerdicts                                []pgVerdict
+	pgServer, pgBaseline, pgShape, pgLoad, pgAnalysis string
+	pgVerdicts                                        []pgVerdict
 }
 
 func (b *benchRun) logf(format string, args ...any) {
@@ -241,8 +241,17 @@ func (b *benchRun) run(ctx context.Context, sz benchSizes) error {
 }
 
 // ackLatency sends total status updates with inFlight at a time and returns
-// the sorted ack latencies.
+// the sorted ack latencies, after the follow-ups drained.
 func (b *benchRun) ackLatency(ctx context.Context, user, channel string, inFlight, total int) ([]time.Duration, error) {
+	lat, err := b.ackLatencies(ctx, user, channel, inFlight, total)
+	if err == nil {
+		b.drain()
+	}
+	return lat, err
+}
+
+// ackLatencies is ackLatency without the drain.
+func (b *benchRun) ackLatencies(ctx context.Context, user, channel string, inFlight, total int) ([]time.Duration, error) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	var firstErr error
@@ -275,10 +284,14 @@ func (b *benchRun) ackLatency(ctx context.Context, user, channel string, inFligh
 		return nil, firstErr
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	// Let the follow-up posts drain before the next measurement.
+	return lat, nil
+}
+
+// drain lets the follow-up posts of commands finish before the next
+// measurement.
+func (b *benchRun) drain() {
 	_ = waitFor(time.Minute, func() bool { return b.emu.UnackedCount() == 0 })
 	time.Sleep(time.Second)
-	return lat, nil
 }
 
 // capture queues n messages in the emulator (as Slack queues events for a

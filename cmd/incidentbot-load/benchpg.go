@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,7 +42,7 @@ type pgVerdict struct {
 // dropped at the end. It uses a new emulator (the bbolt run's closed), so
 // that channel names start afresh.
 func (b *benchRun) runPG(ctx context.Context, sz benchSizes, base string) (err error) {
-	schemas, err := openSchemas(ctx, base)
+	schemas, err := openSchemas(ctx, base, b.logf)
 	if err != nil {
 		return err
 	}
@@ -109,13 +112,18 @@ func (b *benchRun) runPG(ctx context.Context, sz benchSizes, base string) (err e
 	b.addPG("resident memory, idle", mb(int64(largest()))+" (largest replica)", "")
 	stopRSS := sampleMax(20*time.Millisecond, largest)
 
+	var ackLoad dbLoad
 	for _, n := range sz.inFlight {
-		lat, err := b.ackLatency(ctx, bob, channel, n, max(sz.commands, 3*n))
+		stopLoad := samplePG(ctx, liveURL, reps)
+		lat, err := b.ackLatencies(ctx, bob, channel, n, max(sz.commands, 3*n))
+		load := stopLoad()
+		b.drain()
 		if err != nil {
 			return fmt.Errorf("ack latency, %d in flight: %w", n, err)
 		}
 		target := ""
 		if n == 100 {
+			ackLoad = load
 			target = fmt.Sprintf("p99 < %d ms (%d replicas)", pgAckTarget.Milliseconds(), pgReplicas)
 			p99 := lat[len(lat)*99/100]
 			b.pgVerdicts = append(b.pgVerdicts, pgVerdict{fmt.Sprintf("slash-command ack p99 < %d ms at 100 in flight, %d replicas", pgAckTarget.Milliseconds(), pgReplicas), msDur(p99), p99 < pgAckTarget})
@@ -123,7 +131,9 @@ func (b *benchRun) runPG(ctx context.Context, sz benchSizes, base string) (err e
 		b.addPG(whatAck(n), latencies(lat), target)
 	}
 
+	stopLoad := samplePG(ctx, liveURL, reps)
 	rate, err := b.capture(bob, channel, sz.capture)
+	captureLoad := stopLoad()
 	if err != nil {
 		return err
 	}
@@ -157,7 +167,9 @@ func (b *benchRun) runPG(ctx context.Context, sz benchSizes, base string) (err e
 	b.pgBaseline = base0.String()
 	b.pgShape = fmt.Sprintf("The group commit put the %d captured messages in %d transactions (%.0f events per transaction on average, counted from the rows' xmin); the raw baseline, in %d (%.0f per transaction).",
 		sz.capture, captureTx, captureGroup, rawTx, rawGroup)
+	b.pgLoad = fmt.Sprintf("While the commands at 100 in flight were timed: %s. While the messages were captured: %s.", ackLoad, captureLoad)
 	b.logf("  %s", b.pgShape)
+	b.logf("  %s", b.pgLoad)
 	row := b.addPG(keyBaseline, fmt.Sprintf("%.0f writes/s", raw), "")
 	row.pgWhat = fmt.Sprintf("raw batched writes of the store alone (same run), %d writes of about one message's size (each baseline described below)", sz.capture)
 	row = b.addPG(keyRatio, fmt.Sprintf("%.2f", rate/raw), fmt.Sprintf(">= %.2f", pgRatioTarget))
@@ -236,6 +248,9 @@ func (b *benchRun) markdownPG(cmdline string) string {
 		}
 		fmt.Fprintf(&s, "- %s: %s — %s\n", v.what, v.figure, verdict)
 	}
+	if b.pgLoad != "" {
+		s.WriteString("\nSampled in the same run (pg_stat_activity every 10 ms, /proc): " + b.pgLoad + " " + b.pgShape + "\n")
+	}
 	if b.pgAnalysis != "" {
 		s.WriteString("\n" + b.pgAnalysis + "\n")
 	}
@@ -243,7 +258,7 @@ func (b *benchRun) markdownPG(cmdline string) string {
 	s.WriteString("Ack latency is from the emulator writing the slash-command envelope to reading its acknowledgement, and includes the commit to the store; each command is a status update of the same incident, so on PostgreSQL the replicas' updates queue on that incident's row lock, and each command's follow-ups (channel post, header update) load the bot too. Capture queues the messages in the emulator first (as Slack queues events for a busy app) and times their acknowledgements, each sent after the event was committed; on PostgreSQL the emulator spreads them over the replicas.\n\n")
 	fmt.Fprintf(&s, "The capture ratios are like for like, each against a raw baseline of its own store, measured in the same run, alone (the bot stopped, no sampler running), with the same number of writes of about one message's size:\n\n")
 	fmt.Fprintf(&s, "- bbolt: %s. It is bbolt's own DB.Batch with a 4 ms MaxBatchDelay (the fixed delay the store had before its commits became adaptive; bbolt's default 10 ms is slower here).\n", captureBaseline())
-	fmt.Fprintf(&s, "- PostgreSQL: %s, on a fresh schema made by the store's migrations (so the events table has its primary key and its unique (incident_id, dedup_key) index), one incident, bodies encoded as the store encodes a captured message. This is the concurrency shape the group commit gets from %d replicas — one committer per replica, each taking whatever its callers queued (the bot handles up to 1024 envelopes at once) — without what the store adds per group: locking the incident's row, reading which dedup keys are stored, updating the timeline head, answering each caller. %s\n\n", b.pgBaseline, pgReplicas, b.pgShape)
+	fmt.Fprintf(&s, "- PostgreSQL: %s, on a fresh schema made by the store's migrations (so the events table has its primary key and its unique (incident_id, dedup_key) index), one incident, bodies encoded as the store encodes a captured message. This is the concurrency shape the group commit gets from %d replicas — one committer per replica, each taking whatever its callers queued (the bot handles up to 1024 envelopes at once) — without what the store adds per group: locking the incident's row, reading which dedup keys are stored, updating the timeline head, answering each caller.\n\n", b.pgBaseline, pgReplicas)
 	fmt.Fprintf(&s, "Start-up on PostgreSQL is one replica starting on a schema filled beforehand straight into the tables by COPY (the same incidents and timelines as the bbolt database, encoded as the store encodes them, then ANALYZE as autovacuum would), up to /readyz answering 200, which on PostgreSQL includes a ping that the database takes writes. Render time (bbolt only) is from the store (timeline read included) to the last byte of markdown.\n")
 	return s.String()
 }
@@ -253,4 +268,119 @@ func dash(s string) string {
 		return "—"
 	}
 	return s
+}
+
+// dbLoad is what samplePG saw of the database's client backends (the
+// sampler's own excluded), averaged over its samples, and the machine's
+// CPU use over the same time.
+type dbLoad struct {
+	active, lockWait, walWait float64 // backends running a statement; of them, waiting for a lock; in a WAL write or flush
+	cpuBusy                   float64 // fraction of all CPUs busy (from /proc/stat)
+	botCPU                    float64 // CPUs used by the bot processes given
+	toolCPU                   float64 // CPUs used by this process: the emulator, the load, the sampler
+}
+
+// String says it in a sentence's words.
+func (l dbLoad) String() string {
+	return fmt.Sprintf("on average %.1f PostgreSQL backends running a statement, %.1f of them waiting for a lock and %.1f in a WAL write or flush; the machine's CPUs %.0f%% busy, the bot replicas using %.2f of its %d CPUs and the load tool (the emulator) %.2f",
+		l.active, l.lockWait, l.walWait, 100*l.cpuBusy, l.botCPU, runtime.NumCPU(), l.toolCPU)
+}
+
+// samplePG samples pg_stat_activity of the database at dsn every 10 ms
+// until the returned stop is called, which returns the averages, with the
+// CPU used meanwhile by the machine and by procs. Sampling errors leave
+// the figures at zero.
+func samplePG(ctx context.Context, dsn string, procs []*serveProc) (stop func() dbLoad) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return func() dbLoad { return dbLoad{} }
+	}
+	busy0, total0 := machineCPU()
+	bot0, tool0 := procsCPU(procs), selfCPU()
+	start := time.Now()
+	done, result := make(chan struct{}), make(chan dbLoad)
+	go func() {
+		defer conn.Close(ctx)
+		var sum dbLoad
+		var n int
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				busy1, total1 := machineCPU()
+				if n > 0 {
+					sum.active, sum.lockWait, sum.walWait = sum.active/float64(n), sum.lockWait/float64(n), sum.walWait/float64(n)
+				}
+				if total1 > total0 {
+					sum.cpuBusy = float64(busy1-busy0) / float64(total1-total0)
+				}
+				sum.botCPU = (procsCPU(procs) - bot0).Seconds() / time.Since(start).Seconds()
+				sum.toolCPU = (selfCPU() - tool0).Seconds() / time.Since(start).Seconds()
+				result <- sum
+				return
+			case <-t.C:
+			}
+			var a, l, w float64
+			err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = 'active'),
+				count(*) FILTER (WHERE state = 'active' AND wait_event_type = 'Lock'),
+				count(*) FILTER (WHERE state = 'active' AND wait_event IN ('WALWrite', 'WALSync', 'WALInsert'))
+				FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()`).Scan(&a, &l, &w)
+			if err == nil {
+				sum.active, sum.lockWait, sum.walWait = sum.active+a, sum.lockWait+l, sum.walWait+w
+				n++
+			}
+		}
+	}()
+	return func() dbLoad { close(done); return <-result }
+}
+
+// machineCPU returns the busy and total jiffies of all CPUs, from
+// /proc/stat (zero where it cannot be read).
+func machineCPU() (busy, total int64) {
+	buf, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(buf), "\n")
+	f := strings.Fields(line)
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if i >= 7 { // guest time is counted in user already
+			break
+		}
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total
+}
+
+// procsCPU returns the CPU time (user and system) the processes used so
+// far, from /proc (100 ticks a second, Linux's USER_HZ).
+func procsCPU(procs []*serveProc) time.Duration {
+	var ticks int64
+	for _, p := range procs {
+		buf, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+		if err != nil {
+			continue
+		}
+		_, rest, ok := strings.Cut(string(buf), ") ")
+		if f := strings.Fields(rest); ok && len(f) > 12 {
+			u, _ := strconv.ParseInt(f[11], 10, 64)
+			s, _ := strconv.ParseInt(f[12], 10, 64)
+			ticks += u + s
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// selfCPU returns the CPU time (user and system) this process used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -23,6 +23,7 @@ import (
 // pgSchemas creates the fresh schemas of one run in the database at a
 // base URL and drops them all at the end.
 type pgSchemas struct {
+	logf  func(format string, args ...any)
 	base  string // the URL given with --postgres
 	admin *pgx.Conn
 	names []string
@@ -30,12 +31,13 @@ type pgSchemas struct {
 
 // openSchemas connects to the database at base, for creating schemas. It
 // fails when it cannot be reached; errors do not show the password.
-func openSchemas(ctx context.Context, base string) (*pgSchemas, error) {
+// logf tells what it creates.
+func openSchemas(ctx context.Context, base string, logf func(string, ...any)) (*pgSchemas, error) {
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %s", postgres.Redact(base), redacted(base, err))
 	}
-	return &pgSchemas{base: base, admin: conn}, nil
+	return &pgSchemas{logf: logf, base: base, admin: conn}, nil
 }
 
 // redacted is err's text without the password of url.
@@ -58,6 +60,7 @@ func (s *pgSchemas) create(ctx context.Context, what string) (string, error) {
 		return "", fmt.Errorf("create schema %s: %w", name, err)
 	}
 	s.names = append(s.names, name)
+	s.logf("  schema %s (dropped at the end)", name)
 	u, err := url.Parse(s.base)
 	if err != nil {
 		return "", fmt.Errorf("%s is not a URL: %w", postgres.Redact(s.base), err)
