@@ -55,6 +55,9 @@ func (b *benchRun) bench(ctx context.Context, quick bool, out, pgURL string) err
 	if quick {
 		sizes, cmdline = quickSizes, cmdline+" --quick"
 	}
+	if buf, err := os.ReadFile("/proc/loadavg"); err == nil {
+		b.loadAvg, _, _ = strings.Cut(string(buf), " ")
+	}
 	if err := b.run(ctx, sizes); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -86,6 +89,8 @@ type benchRun struct {
 	// targets, and what the figures suggest where one was missed.
 	pgServer, pgBaseline, pgShape, pgLoad, pgAnalysis string
 	pgVerdicts                                        []pgVerdict
+	boltCapture                                       float64 // the bbolt bot's capture, events/s
+	loadAvg                                           string  // /proc/loadavg's 1-minute figure when the run started
 }
 
 func (b *benchRun) logf(format string, args ...any) {
@@ -203,6 +208,7 @@ func (b *benchRun) run(ctx context.Context, sz benchSizes) error {
 	if err != nil {
 		return err
 	}
+	b.boltCapture = rate
 	peak := int64(stopRSS())
 	b.add(whatCapture(sz), fmt.Sprintf("%.0f events/s", rate), "")
 	b.add("resident memory, peak under load", mb(peak), "")
