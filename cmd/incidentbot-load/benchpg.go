@@ -253,7 +253,7 @@ func (b *benchRun) markdownPG(cmdline string) string {
 		s.WriteString("\nSampled in the same run (pg_stat_activity every 10 ms, /proc): " + b.pgLoad + " " + b.pgShape + "\n")
 	}
 	if b.pgAnalysis != "" {
-		s.WriteString("\n" + b.pgAnalysis + "\n")
+		s.WriteString("\n" + strings.TrimRight(b.pgAnalysis, "\n") + "\n")
 	}
 	s.WriteString("\n## Notes\n\n")
 	s.WriteString("Ack latency is from the emulator writing the slash-command envelope to reading its acknowledgement, and includes the commit to the store; each command is a status update of the same incident, so on PostgreSQL the replicas' updates queue on that incident's row lock, and each command's follow-ups (channel post, header update) load the bot too. Capture queues the messages in the emulator first (as Slack queues events for a busy app) and times their acknowledgements, each sent after the event was committed; on PostgreSQL the emulator spreads them over the replicas.\n\n")
