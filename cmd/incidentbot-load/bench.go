@@ -36,20 +36,39 @@ var fullSizes = benchSizes{inFlight: []int{10, 100, 1000}, commands: 1000, captu
 
 var quickSizes = benchSizes{inFlight: []int{10, 100}, commands: 200, capture: 1000, render: []int{1000, 10000}, incidents: 100, events: 5000, openIncidents: 5}
 
-// benchRow is one line of BENCHMARKS.md.
-type benchRow struct{ what, result, target string }
+// benchRow is one line of BENCHMARKS.md: a measure of the bot on bbolt
+// and, with --postgres, the same measure on PostgreSQL beside it.
+type benchRow struct {
+	key                  string // what, unless the row was added with a key
+	what, result, target string
+	// With --postgres: the PostgreSQL result and target, and what the row
+	// says when the two columns' measures need another description.
+	pgWhat, pg, pgTarget string
+}
 
 // bench measures the bot with sizes (fullSizes or quickSizes) and writes
-// the results as markdown to out.
-func (b *benchRun) bench(ctx context.Context, quick bool, out string) error {
+// the results as markdown to out. With pgURL (a PostgreSQL database the
+// tool may create schemas in) it measures the bot on PostgreSQL too, with
+// pgReplicas replicas, and writes both side by side.
+func (b *benchRun) bench(ctx context.Context, quick bool, out, pgURL string) error {
 	sizes, cmdline := fullSizes, "go run ./cmd/incidentbot-load bench"
 	if quick {
 		sizes, cmdline = quickSizes, cmdline+" --quick"
 	}
+	if buf, err := os.ReadFile("/proc/loadavg"); err == nil {
+		b.loadAvg, _, _ = strings.Cut(string(buf), " ")
+	}
 	if err := b.run(ctx, sizes); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	if err := os.WriteFile(out, []byte(b.markdown(cmdline)), 0o644); err != nil {
+	md := b.markdown(cmdline)
+	if pgURL != "" {
+		if err := b.runPG(ctx, sizes, pgURL); err != nil {
+			return fmt.Errorf("bench: PostgreSQL: %w", err)
+		}
+		md = b.markdownPG(cmdline + " --postgres URL")
+	}
+	if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
 	b.logf("results written to %s", out)
@@ -65,6 +84,13 @@ type benchRun struct {
 	emu   *slackemu.Server
 	rows  []benchRow
 	procs []*exec.Cmd
+
+	// With --postgres: the server, the baseline and group shapes, the
+	// targets, and what the figures suggest where one was missed.
+	pgServer, pgBaseline, pgShape, pgLoad, pgAnalysis string
+	pgVerdicts                                        []pgVerdict
+	boltCapture                                       float64 // the bbolt bot's capture, events/s
+	loadAvg                                           string  // /proc/loadavg's 1-minute figure when the run started
 }
 
 func (b *benchRun) logf(format string, args ...any) {
@@ -72,8 +98,27 @@ func (b *benchRun) logf(format string, args ...any) {
 }
 
 func (b *benchRun) add(what, result, target string) {
-	b.rows = append(b.rows, benchRow{what, result, target})
+	b.addKeyed(what, what, result, target)
+}
+
+// addKeyed adds a row that PostgreSQL's figure (addPG) finds by key.
+func (b *benchRun) addKeyed(key, what, result, target string) {
+	b.rows = append(b.rows, benchRow{key: key, what: what, result: result, target: target})
 	b.logf("  %-60s %s", what, result)
+}
+
+// addPG sets the PostgreSQL figure of the row with key, adding a row for
+// it when there is none (a measure of PostgreSQL only).
+func (b *benchRun) addPG(key, result, target string) *benchRow {
+	b.logf("  %-60s %s", "PostgreSQL: "+key, result)
+	for i := range b.rows {
+		if b.rows[i].key == key {
+			b.rows[i].pg, b.rows[i].pgTarget = result, target
+			return &b.rows[i]
+		}
+	}
+	b.rows = append(b.rows, benchRow{key: key, what: key, pg: result, pgTarget: target})
+	return &b.rows[len(b.rows)-1]
 }
 
 func (b *benchRun) close() {
@@ -84,6 +129,29 @@ func (b *benchRun) close() {
 	if b.emu != nil {
 		b.emu.Close()
 	}
+}
+
+// The rows that bbolt and PostgreSQL share (see addPG).
+const (
+	keyBaseline = "baseline"
+	keyRatio    = "ratio"
+)
+
+func whatAck(n int) string {
+	return fmt.Sprintf("slash-command ack latency, %d in flight (p50 / p99 / max)", n)
+}
+
+func whatCapture(sz benchSizes) string {
+	return fmt.Sprintf("message capture, %d messages, acked after commit", sz.capture)
+}
+
+func whatStartup(sz benchSizes) string {
+	return fmt.Sprintf("start-up to ready (/readyz 200), %d incidents, %d events", sz.incidents, sz.events)
+}
+
+// latencies formats sorted latencies as p50 / p99 / max.
+func latencies(lat []time.Duration) string {
+	return fmt.Sprintf("%s / %s / %s", msDur(lat[len(lat)/2]), msDur(lat[len(lat)*99/100]), msDur(lat[len(lat)-1]))
 }
 
 func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }
@@ -133,16 +201,16 @@ func (b *benchRun) run(ctx context.Context, sz benchSizes) error {
 		if n == 100 {
 			target = "p99 < 50 ms"
 		}
-		b.add(fmt.Sprintf("slash-command ack latency, %d in flight (p50 / p99 / max)", n),
-			fmt.Sprintf("%s / %s / %s", msDur(lat[len(lat)/2]), msDur(lat[len(lat)*99/100]), msDur(lat[len(lat)-1])), target)
+		b.add(whatAck(n), latencies(lat), target)
 	}
 
 	rate, err := b.capture(bob, channel, sz.capture)
 	if err != nil {
 		return err
 	}
+	b.boltCapture = rate
 	peak := int64(stopRSS())
-	b.add(fmt.Sprintf("message capture, %d messages, acked after commit", sz.capture), fmt.Sprintf("%.0f events/s", rate), "")
+	b.add(whatCapture(sz), fmt.Sprintf("%.0f events/s", rate), "")
 	b.add("resident memory, peak under load", mb(peak), "")
 	if err := live.stop(); err != nil {
 		return fmt.Errorf("live bot: %w", err)
@@ -154,8 +222,8 @@ func (b *benchRun) run(ctx context.Context, sz benchSizes) error {
 	if err != nil {
 		return err
 	}
-	b.add(fmt.Sprintf("%s, %d writes, alone (same run)", base, sz.capture), fmt.Sprintf("%.0f writes/s", raw), "")
-	b.add("capture / raw bbolt, like for like (the headline)", fmt.Sprintf("%.2f", rate/raw), ">= 0.60")
+	b.addKeyed(keyBaseline, fmt.Sprintf("%s, %d writes, alone (same run)", base, sz.capture), fmt.Sprintf("%.0f writes/s", raw), "")
+	b.addKeyed(keyRatio, "capture / raw bbolt, like for like (the headline)", fmt.Sprintf("%.2f", rate/raw), ">= 0.60")
 
 	// 2. Post-mortem rendering.
 	b.logf("== post-mortem rendering")
@@ -173,14 +241,23 @@ func (b *benchRun) run(ctx context.Context, sz benchSizes) error {
 	if err != nil {
 		return err
 	}
-	b.add(fmt.Sprintf("start-up to ready (/readyz 200), %d incidents, %d events", sz.incidents, sz.events), msDur(took), "< 1 s")
+	b.add(whatStartup(sz), msDur(took), "< 1 s")
 	b.add("resident memory right after that start-up", mb(big.rss()), "")
 	return big.stop()
 }
 
 // ackLatency sends total status updates with inFlight at a time and returns
-// the sorted ack latencies.
+// the sorted ack latencies, after the follow-ups drained.
 func (b *benchRun) ackLatency(ctx context.Context, user, channel string, inFlight, total int) ([]time.Duration, error) {
+	lat, err := b.ackLatencies(ctx, user, channel, inFlight, total)
+	if err == nil {
+		b.drain()
+	}
+	return lat, err
+}
+
+// ackLatencies is ackLatency without the drain.
+func (b *benchRun) ackLatencies(ctx context.Context, user, channel string, inFlight, total int) ([]time.Duration, error) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	var firstErr error
@@ -213,10 +290,14 @@ func (b *benchRun) ackLatency(ctx context.Context, user, channel string, inFligh
 		return nil, firstErr
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	// Let the follow-up posts drain before the next measurement.
+	return lat, nil
+}
+
+// drain lets the follow-up posts of commands finish before the next
+// measurement.
+func (b *benchRun) drain() {
 	_ = waitFor(time.Minute, func() bool { return b.emu.UnackedCount() == 0 })
 	time.Sleep(time.Second)
-	return lat, nil
 }
 
 // capture queues n messages in the emulator (as Slack queues events for a
@@ -306,7 +387,37 @@ func heapBytes() uint64 {
 // fillIncident creates an incident with n timeline events like a real one:
 // messages, thread replies, edits, deletions, files, pins, status updates.
 func fillIncident(ctx context.Context, db *store.DB, n int, open bool) (int64, error) {
-	r := rand.New(rand.NewPCG(uint64(n), 7))
+	inc := loadIncident(n, open)
+	stored, _, err := db.CreateIncident(ctx, inc, "")
+	if err != nil {
+		return 0, err
+	}
+	const chunk = 5000
+	evs := make([]incidentbot.TimelineEvent, 0, chunk)
+	err = timelineOf(stored.ID, n, func(e incidentbot.TimelineEvent) error {
+		evs = append(evs, e)
+		if len(evs) == chunk {
+			if _, err := db.AppendEvents(ctx, evs...); err != nil {
+				return err
+			}
+			evs = evs[:0]
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if len(evs) > 0 {
+		if _, err := db.AppendEvents(ctx, evs...); err != nil {
+			return 0, err
+		}
+	}
+	return stored.ID, nil
+}
+
+// loadIncident is the record of a generated incident with n events:
+// resolved, or open (investigating) when open.
+func loadIncident(n int, open bool) *incidentbot.Incident {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	inc := &incidentbot.Incident{
 		Title: fmt.Sprintf("Load incident with %d events", n), Severity: incidentbot.Sev2, Status: incidentbot.StatusResolved,
@@ -316,17 +427,21 @@ func fillIncident(ctx context.Context, db *store.DB, n int, open bool) (int64, e
 	if open {
 		inc.Status, inc.ResolvedAt = incidentbot.StatusInvestigating, time.Time{}
 	}
-	stored, _, err := db.CreateIncident(ctx, inc, "")
-	if err != nil {
-		return 0, err
-	}
-	const chunk = 5000
-	evs := make([]incidentbot.TimelineEvent, 0, chunk)
+	return inc
+}
+
+// timelineOf calls emit with n timeline events of incident id like a real
+// incident's, in order: messages, thread replies, edits, deletions, files,
+// pins, status updates. Their dedup keys are distinct. It stops at emit's
+// first error and returns it.
+func timelineOf(id int64, n int, emit func(incidentbot.TimelineEvent) error) error {
+	r := rand.New(rand.NewPCG(uint64(n), 7))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var tops []string
 	for i := range n {
 		at := t0.Add(time.Duration(i) * time.Second)
 		ts := fmt.Sprintf("%d.%06d", at.Unix(), i%1000000)
-		e := incidentbot.TimelineEvent{IncidentID: stored.ID, At: at, Actor: fmt.Sprintf("U%d", r.IntN(40)), TS: ts, DedupKey: incidentbot.MessageKey(ts)}
+		e := incidentbot.TimelineEvent{IncidentID: id, At: at, Actor: fmt.Sprintf("U%d", r.IntN(40)), TS: ts, DedupKey: incidentbot.MessageKey(ts)}
 		switch p := r.IntN(100); {
 		case p < 75 || len(tops) == 0:
 			e.Kind, e.Text = incidentbot.EventMessage, "checking the dashboards for api-gateway, error rate at 4.2% and climbing <@U1>"
@@ -349,15 +464,11 @@ func fillIncident(ctx context.Context, db *store.DB, n int, open bool) (int64, e
 		default:
 			e.Kind, e.Text, e.To, e.DedupKey = incidentbot.EventStatus, "still investigating", "investigating", ""
 		}
-		evs = append(evs, e)
-		if len(evs) == chunk || i == n-1 {
-			if _, err := db.AppendEvents(ctx, evs...); err != nil {
-				return 0, err
-			}
-			evs = evs[:0]
+		if err := emit(e); err != nil {
+			return err
 		}
 	}
-	return stored.ID, nil
+	return nil
 }
 
 // generate writes a database with sz.incidents incidents (sz.openIncidents

@@ -3,6 +3,7 @@
 // its own process, against the built-in Slack emulator over loopback:
 //
 //	incidentbot-load bench [--quick] [-o FILE] [-bin FILE]   measure, write BENCHMARKS.md
+//	incidentbot-load bench --postgres URL [...]              the same, bbolt and PostgreSQL side by side
 //	incidentbot-load soak [-kills N] [-bin FILE]             SIGKILL the bot N times during a burst
 //
 // Without -bin it builds ./cmd/incidentbot with `go build` first, so run it
@@ -25,10 +26,14 @@ import (
 const usage = `incidentbot-load — load and crash-safety runs of the real bot against the built-in Slack emulator
 
 Usage:
-  incidentbot-load bench [--quick] [-o FILE] [-bin FILE]   measure the bot and write BENCHMARKS.md
+  incidentbot-load bench [--quick] [-o FILE] [-bin FILE] [--postgres URL]
+                                                          measure the bot and write BENCHMARKS.md; with --postgres,
+                                                          on PostgreSQL too (3 replicas), side by side with bbolt
   incidentbot-load soak [-kills N] [-bin FILE]             SIGKILL the bot N times during a burst and check nothing was lost
 
 -bin is the incidentbot binary to run; without it, ./cmd/incidentbot is built with go build.
+--postgres is the URL of a PostgreSQL database in which the tool creates fresh schemas
+(incidentbot_load_*), dropped at the end.
 `
 
 func main() {
@@ -62,10 +67,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "bench":
 		out := fs.String("o", "BENCHMARKS.md", "where to write the results (markdown)")
 		quick := fs.Bool("quick", false, "small sizes that run in seconds (for tests)")
+		pg := fs.String("postgres", "", "also measure on PostgreSQL: the URL of a database where the tool may create (and drops) schemas")
 		if err := parse(fs, args); err != nil {
 			return err
 		}
-		return withRun(stdout, *bin, func(b *benchRun) error { return b.bench(ctx, *quick, *out) })
+		return withRun(stdout, *bin, func(b *benchRun) error { return b.bench(ctx, *quick, *out, *pg) })
 	case "soak":
 		kills := fs.Int("kills", 100, "how many times to SIGKILL the bot")
 		if err := parse(fs, args); err != nil {

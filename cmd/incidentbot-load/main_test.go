@@ -5,9 +5,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 var built struct {
@@ -68,6 +71,66 @@ func TestLoadToolQuick(t *testing.T) {
 		if !strings.Contains(string(buf), s) {
 			t.Errorf("BENCHMARKS.md lacks %q:\n%s", s, buf)
 		}
+	}
+}
+
+// TestLoadToolQuickPostgres runs `incidentbot-load bench --quick
+// --postgres URL` against the database of INCIDENTBOT_TEST_POSTGRES and
+// checks that BENCHMARKS.md has both columns, every PostgreSQL figure and
+// a verdict per target, and that the schemas it made are gone.
+func TestLoadToolQuickPostgres(t *testing.T) {
+	base := os.Getenv("INCIDENTBOT_TEST_POSTGRES")
+	if base == "" {
+		t.Skip("set INCIDENTBOT_TEST_POSTGRES=postgres://user:pass@127.0.0.1:5432/db?sslmode=disable to run the PostgreSQL tests (.ci/run does)")
+	}
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	out := filepath.Join(t.TempDir(), "BENCHMARKS.md")
+	var stdout bytes.Buffer
+	if err := run(context.Background(), []string{"bench", "--quick", "-o", out, "-bin", botBinary(t), "--postgres", base}, &stdout, testWriter{t}); err != nil {
+		t.Fatalf("bench: %v\n%s", err, stdout.String())
+	}
+	buf, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := string(buf)
+	for _, s := range []string{"| bbolt (1 process) | PostgreSQL (3 replicas, one schema) |", "ack latency, 100 in flight",
+		"raw PostgreSQL group insert: 3 connections", "capture / raw baseline of the same store", "start-up to ready",
+		"## PostgreSQL targets", "slash-command ack p99 < 50 ms", "capture >= 50%", "start-up to ready < 2 s", "events per transaction"} {
+		if !strings.Contains(md, s) {
+			t.Errorf("BENCHMARKS.md lacks %q:\n%s", s, md)
+		}
+	}
+	for _, line := range strings.Split(md, "\n") {
+		if strings.HasPrefix(line, "| ") && !strings.Contains(line, "post-mortem render") && strings.Contains(line, "| — |") {
+			t.Errorf("a row without its PostgreSQL figure: %s", line)
+		}
+	}
+	if strings.Contains(md+stdout.String(), base) {
+		t.Errorf("the URL with its password shows in the output")
+	}
+	// The schemas the run made (it names them) are gone.
+	schemas := regexp.MustCompile(`incidentbot_load_[a-z]+_[0-9a-f]+`).FindAllString(stdout.String(), -1)
+	if len(schemas) < 3 {
+		t.Fatalf("the run named %d schemas, want 3:\n%s", len(schemas), stdout.String())
+	}
+	conn, err := pgx.Connect(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var left []string
+	rows, err := conn.Query(context.Background(), `SELECT nspname FROM pg_namespace WHERE nspname = ANY ($1)`, schemas)
+	if err == nil {
+		left, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		t.Errorf("schemas left behind: %v", left)
 	}
 }
 

@@ -22,7 +22,9 @@ type serveProc struct {
 
 // startServe starts the bot binary as `incidentbot serve` on db against the
 // emulator and waits until /readyz answers 200; it returns how long that took.
-func (b *benchRun) startServe(db string) (*serveProc, time.Duration, error) {
+// db is a bbolt file or a postgres:// URL; env adds to (or overrides) the
+// process's environment, as NAME=value.
+func (b *benchRun) startServe(db string, env ...string) (*serveProc, time.Duration, error) {
 	addr, err := freeTCPAddr()
 	if err != nil {
 		return nil, 0, err
@@ -32,6 +34,7 @@ func (b *benchRun) startServe(db string) (*serveProc, time.Duration, error) {
 		"SLACK_BOT_TOKEN="+b.emu.Config().BotToken, "SLACK_APP_TOKEN="+b.emu.Config().AppToken,
 		"INCIDENTBOT_SLACK_API_URL="+b.emu.URL(), "INCIDENTBOT_DB="+db, "INCIDENTBOT_HTTP_ADDR="+addr,
 		"INCIDENTBOT_LOG_LEVEL=error", "INCIDENTBOT_ANNOUNCE_CHANNEL=")
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
