@@ -356,11 +356,21 @@ func (s *Service) ResumeChannels(ctx context.Context, before time.Time) error {
 	if err != nil {
 		return fmt.Errorf("resume channels: %w", err)
 	}
+	now := s.now()
 	var errs []error
 	for _, inc := range incs {
-		if inc.ChannelID == "" && inc.OpenedAt.Before(before) {
-			errs = append(errs, s.setUpChannel(ctx, inc))
+		if inc.ChannelID != "" || !inc.OpenedAt.Before(before) {
+			continue
 		}
+		if inc.ChannelRefused != "" && now.Sub(inc.ChannelRefusedAt) < RefusedRetry {
+			continue // forbidden: only an admin can change that; retried slowly
+		}
+		errs = append(errs, s.setUpChannel(ctx, inc))
 	}
 	return errors.Join(errs...)
 }
+
+// RefusedRetry is how long after Slack refused to create an incident's
+// channel (the workspace forbids apps to, restricted_action) creation is
+// tried again.
+const RefusedRetry = 10 * time.Minute

@@ -140,16 +140,18 @@ const (
 	repairTimeout  = 2 * time.Minute
 )
 
-// ChannelRepairInterval is how often incidents left without a channel get
-// another attempt at creating it: slowly, because the usual cause is a
-// workspace that forbids apps to create channels (restricted_action), which
-// only an admin can change, and each attempt is a Slack call.
-const ChannelRepairInterval = 10 * time.Minute
+// ChannelRepairInterval is how often the incidents left without a channel
+// are looked for: the replica that recorded one may have died before
+// creating it (with several replicas, the channel claim in the incident
+// record makes the creation happen once). A workspace that forbids apps to
+// create channels is retried far more slowly (commands.RefusedRetry), since
+// only an admin can change that and each attempt is a Slack call.
+const ChannelRepairInterval = time.Minute
 
 // repairGrace leaves out of a periodic channel repair the incidents opened
-// so recently that their own command may still be creating the channel (a
-// command's follow-up runs for at most 2 minutes).
-const repairGrace = 5 * time.Minute
+// so recently that their own command is most likely still creating the
+// channel (it would hold the claim anyway).
+const repairGrace = time.Minute
 
 // Scheduler runs scheduled work. Create it with New, give it its work with
 // Schedule, keep it told of every incident written with Observe, and run it

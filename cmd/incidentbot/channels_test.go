@@ -8,8 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/commands"
 	"github.com/incidentbot/incidentbot/internal/slackemu"
-	"github.com/incidentbot/incidentbot/scheduler"
 )
 
 // warnings returns the ephemeral :warning: replies user got in channel.
@@ -36,7 +36,7 @@ func wantAll(t *testing.T, what, s string, subs ...string) {
 // TestRefusedChannelCreation (issue 11, finding 6): in a workspace that
 // forbids apps to create channels (restricted_action), /incident open
 // records INC-1, tells the declarer once, in one DM, what happened and what
-// to do; creation is retried slowly (every scheduler.ChannelRepairInterval
+// to do; creation is retried slowly (every commands.RefusedRetry
 // on the injected clock), never by the tick; the incident is listed as
 // without a channel and is worked and resolved by id from another channel;
 // after the resolve nothing is retried.
@@ -63,9 +63,9 @@ func TestRefusedChannelCreation(t *testing.T) {
 	}
 	// Retried slowly: one more attempt per interval, and the declarer is
 	// not told again.
-	clk.Add(scheduler.ChannelRepairInterval)
+	clk.Add(commands.RefusedRetry)
 	w.eventually("a retry after the repair interval", func() bool { return creates() == 2 })
-	clk.Add(scheduler.ChannelRepairInterval)
+	clk.Add(commands.RefusedRetry)
 	w.eventually("another retry an interval later", func() bool { return creates() == 3 })
 	settle()
 	if n := creates(); n != 3 {
@@ -93,7 +93,7 @@ func TestRefusedChannelCreation(t *testing.T) {
 
 	// Resolved: creation is not retried any more.
 	before := creates()
-	clk.Add(2 * scheduler.ChannelRepairInterval)
+	clk.Add(2 * commands.RefusedRetry)
 	settle()
 	settle()
 	if n := creates(); n != before {
@@ -130,7 +130,7 @@ func TestRefusedChannelAllowedLater(t *testing.T) {
 	w.cmd(w.alice, w.general, "open Login errors")
 	w.eventually("the declarer's DM", func() bool { return len(w.emu.DMs(w.alice)) == 1 })
 	w.emu.RefuseChannelCreation("")
-	clk.Add(scheduler.ChannelRepairInterval + time.Second)
+	clk.Add(commands.RefusedRetry + time.Second)
 	var ch slackemu.Channel
 	w.eventually("the channel, on the next retry", func() bool {
 		var ok bool
