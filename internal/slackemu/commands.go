@@ -28,12 +28,13 @@ type CommandResult struct {
 	TimedOut bool
 }
 
-// responseURL is a slash command's response_url: up to 5 posts within 30
-// minutes, as Slack allows.
+// responseURL is a slash command's or an interaction's response_url: up to
+// 5 posts within 30 minutes, as Slack allows.
 type responseURL struct {
 	key, channel, user string
 	created            time.Time
 	uses               int
+	origin             *message   // the message whose button was clicked, if any
 	last               *ephemeral // the latest ephemeral it showed
 	lastMsg            *message   // the latest in_channel message it posted
 }
@@ -67,14 +68,7 @@ func (s *Server) SlashCommand(ctx context.Context, user, channel, text string) (
 		name = "directmessage"
 	}
 	res := CommandResult{TriggerID: s.newTriggerLocked(user, c.id)}
-	s.seq++
-	ru := &responseURL{
-		key:     fmt.Sprintf("/commands/%s/%d/%s", s.cfg.TeamID, s.seq, randHex(12)),
-		channel: c.id,
-		user:    user,
-		created: time.Now(),
-	}
-	s.responseURLs[ru.key] = ru
+	ru := s.newResponseURLLocked("commands", c.id, user, nil)
 	res.ResponseURL = s.base + ru.key
 	payload, _ := json.Marshal(obj{
 		"token":                 verificationToken,
@@ -155,8 +149,9 @@ func (s *Server) commandAckedLocked(c *channel, user string, e *envelope, ack js
 
 // serveResponseURL handles a POST to a response_url: JSON (or a form with a
 // "payload" field) with text/blocks, response_type, replace_original and
-// delete_original. It answers "ok"; an unknown or used-up URL gets 404
-// "expired_url", a bad body 400.
+// delete_original (which, for a button click's response_url, act on the
+// message the button is in). It answers "ok"; an unknown or used-up URL
+// gets 404 "expired_url", a bad body 400.
 func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	req := &apiRequest{method: "response_url", params: url.Values{}, body: body}
@@ -217,6 +212,15 @@ func (s *Server) applyResponse(key string, p responsePost) (int, string) {
 	ru.uses++
 	c := s.channels[ru.channel]
 	switch {
+	case p.DeleteOriginal && ru.origin != nil:
+		if !ru.origin.deleted {
+			s.deleteLocked(c, ru.origin)
+		}
+	case p.ReplaceOriginal && ru.origin != nil && !ru.origin.deleted:
+		prev := s.messageJSONLocked(c, ru.origin)
+		ru.origin.text, ru.origin.blocks = p.Text, p.Blocks
+		ru.origin.edited = &edit{user: s.botUser, ts: s.nextTSLocked()}
+		s.emitChangedLocked(c, ru.origin, prev)
 	case p.DeleteOriginal:
 		if ru.last != nil {
 			ru.last.deleted = true

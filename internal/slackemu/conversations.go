@@ -141,38 +141,100 @@ func (s *Server) Channels() []Channel {
 	return out
 }
 
-// JoinChannel makes a user join a channel, as clicking "Join channel" does,
-// and emits member_joined_channel when Config.MemberJoinedEvents is set. It
-// panics if the user or channel does not exist or the channel is a direct
-// message.
+// JoinChannel makes a user join a public channel, as clicking "Join
+// channel" does, and emits member_joined_channel when
+// Config.MemberJoinedEvents is set. It panics if the user or channel does
+// not exist or the channel is a direct message or private (private
+// channels are joined by invitation: InviteUser).
 func (s *Server) JoinChannel(userID, channelID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mustUserLocked("JoinChannel", userID)
 	c := s.mustChannelLocked("JoinChannel", channelID)
-	if c.im {
-		panic("slackemu: JoinChannel: " + channelID + " is a direct message")
+	if c.im || c.private {
+		panic("slackemu: JoinChannel: " + channelID + " is a direct message or a private channel")
 	}
 	s.joinLocked(c, userID, "")
 }
 
-// joinLocked adds a member and emits member_joined_channel if configured.
-func (s *Server) joinLocked(c *channel, userID, inviter string) {
+// InviteUser adds user to channel as by invites them (/invite), and emits
+// member_joined_channel with inviter set when Config.MemberJoinedEvents is
+// set (delivered only if the bot is a member, as Slack does). It returns
+// the event id, or "" when none was emitted or the user was already a
+// member. It panics if a user or the channel does not exist, the channel is
+// deleted, archived or a direct message, or by is not a member.
+func (s *Server) InviteUser(by, user, channel string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustUserLocked("InviteUser", by)
+	s.mustUserLocked("InviteUser", user)
+	c := s.mustLiveChannelLocked("InviteUser", channel)
+	if c.archived {
+		panic("slackemu: InviteUser: " + channel + " is archived")
+	}
+	if !c.isMember(by) {
+		panic(fmt.Sprintf("slackemu: InviteUser: %s is not a member of %s", by, channel))
+	}
+	return s.joinLocked(c, user, by)
+}
+
+// LeaveChannel makes user leave channel (as /leave does, or being removed
+// by someone) and emits member_left_channel when Config.MemberJoinedEvents
+// is set (delivered only if the bot is still a member). For the bot itself
+// use RemoveBot. It returns the event id, or "" when none was emitted or
+// the user was not a member. It panics if the user or channel does not
+// exist, the channel is deleted or a direct message, or user is the bot.
+func (s *Server) LeaveChannel(user, channel string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustUserLocked("LeaveChannel", user)
+	c := s.mustLiveChannelLocked("LeaveChannel", channel)
+	if user == s.botUser {
+		panic("slackemu: LeaveChannel: use RemoveBot for the bot")
+	}
+	if !c.isMember(user) {
+		return ""
+	}
+	c.members = slices.DeleteFunc(c.members, func(u string) bool { return u == user })
+	if !s.cfg.MemberJoinedEvents {
+		return ""
+	}
+	return s.emitEventLocked(obj{
+		"type":         "member_left_channel",
+		"user":         user,
+		"channel":      c.id,
+		"channel_type": memberChannelType(c),
+		"team":         s.cfg.TeamID,
+	}, c)
+}
+
+// memberChannelType is the channel_type of member_joined_channel and
+// member_left_channel: "G" for a private channel, "C" for a public one.
+func memberChannelType(c *channel) string {
+	if c.private {
+		return "G"
+	}
+	return "C"
+}
+
+// joinLocked adds a member and emits member_joined_channel if configured;
+// it returns the event id, or "".
+func (s *Server) joinLocked(c *channel, userID, inviter string) string {
 	if !c.addMember(userID) || !s.cfg.MemberJoinedEvents {
-		return
+		return ""
 	}
 	ev := obj{
 		"type":         "member_joined_channel",
 		"user":         userID,
 		"channel":      c.id,
-		"channel_type": map[bool]string{true: "G", false: "C"}[c.private],
+		"channel_type": memberChannelType(c),
 		"team":         s.cfg.TeamID,
 		"event_ts":     s.nextTSLocked(),
 	}
 	if inviter != "" {
 		ev["inviter"] = inviter
 	}
-	s.emitEventLocked(ev, c)
+	return s.emitEventLocked(ev, c)
 }
 
 func (s *Server) mustChannelLocked(op, id string) *channel {

@@ -15,10 +15,15 @@
 //
 // The emulator keeps a small workspace: users, channels (public, private and
 // direct messages), messages with threads, edits, deletions, reactions and pins,
-// uploaded files with their bytes, modal views, trigger ids and response URLs.
-// Tests act as human users through methods such as PostMessage, SlashCommand
-// and SubmitView, which store what a user did and emit the events Slack would
-// emit; they observe the bot through Messages, Ephemerals, DMs, Views, Events
+// uploaded files with their bytes, modal views with their stacks (views.open,
+// views.push, views.update), Home tabs (views.publish), trigger ids and
+// response URLs. Tests act as human users through methods such as
+// PostMessage, SlashCommand, ClickButton (block_actions), SubmitForm
+// (view_submission with every input's value shape and Slack's
+// response_action handling), MessageShortcut (message_action), OpenAppHome
+// (app_home_opened), InviteUser and LeaveChannel, which store what a user
+// did and emit the events or interactions Slack would emit; interactions
+// report an acknowledgement later than Slack's 3 s as TimedOut; they observe the bot through Messages, Ephemerals, DMs, Views, Events
 // and Calls (Activity gives the same as one log, for transcripts), and inject
 // faults with FailNext, SetLatency, DropSockets, SetSilent, RequestDisconnect
 // and Redeliver.

@@ -472,6 +472,13 @@ func validateBlocks(raw json.RawMessage, maxBlocks int, pointer string) string {
 			if len(b["text"]) == 0 && len(fields) == 0 {
 				return "[ERROR] must provide either text or fields [json-pointer:" + at + "]"
 			}
+			if msg := checkAccessory(b["accessory"], at+"/accessory"); msg != "" {
+				return msg
+			}
+		case "actions":
+			if msg := checkActionsBlock(b["elements"], at); msg != "" {
+				return msg
+			}
 		case "header":
 			if len(b["text"]) == 0 {
 				return "[ERROR] missing required field: text [json-pointer:" + at + "]"
@@ -494,6 +501,16 @@ func validateBlocks(raw json.RawMessage, maxBlocks int, pointer string) string {
 			}
 			if len(b["element"]) == 0 {
 				return "[ERROR] missing required field: element [json-pointer:" + at + "]"
+			}
+			var el map[string]json.RawMessage
+			if json.Unmarshal(b["element"], &el) != nil {
+				return "[ERROR] must be an element [json-pointer:" + at + "/element]"
+			}
+			if msg := checkElement(el, inputElements, at+"/element"); msg != "" {
+				return msg
+			}
+			if msg := checkTextObject(b["hint"], 2000, true, at+"/hint"); msg != "" {
+				return msg
 			}
 		}
 	}

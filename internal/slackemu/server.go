@@ -48,9 +48,17 @@ type Config struct {
 	TriggerTTL time.Duration
 
 	// MemberJoinedEvents, when set, emits member_joined_channel events when
-	// users join or are invited to channels the bot is in (as Slack does for
-	// apps subscribed to that event).
+	// users join or are invited to channels the bot is in, and
+	// member_left_channel events when they leave (LeaveChannel), as Slack
+	// does for apps subscribed to those events (channel_type "C" for a
+	// public channel, "G" for a private one).
 	MemberJoinedEvents bool
+
+	// MessageShortcuts are the callback ids of the message shortcuts the
+	// app's manifest declares (features.shortcuts of type message).
+	// MessageShortcut refuses any other, as the Slack client offers only
+	// those.
+	MessageShortcuts []string
 
 	// Logf, when set, receives one line per Web API call, socket connection
 	// and envelope. It never receives tokens or message text.
@@ -100,8 +108,10 @@ type Server struct {
 	fileOrder []string
 	uploads   map[string]string // upload key → file id
 
-	views        map[string]*view
+	views        map[string]*view // modal views
 	viewOrder    []string
+	homes        map[string]*view  // Home tabs by user id
+	externalIDs  map[string]string // view external_id → view id
 	triggers     map[string]*trigger
 	responseURLs map[string]*responseURL
 	ephemerals   []*ephemeral
@@ -174,6 +184,8 @@ func New(cfg Config) (*Server, error) {
 		files:        map[string]*file{},
 		uploads:      map[string]string{},
 		views:        map[string]*view{},
+		homes:        map[string]*view{},
+		externalIDs:  map[string]string{},
 		triggers:     map[string]*trigger{},
 		responseURLs: map[string]*responseURL{},
 		faults:       map[string][]fault{},
@@ -204,6 +216,7 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST /upload/v1/{key}", s.serveUpload)
 	mux.HandleFunc("GET /files-pri/{key}/", s.serveFileDownload)
 	mux.HandleFunc("POST /commands/{team}/{id}/{secret}", s.serveResponseURL)
+	mux.HandleFunc("POST /actions/{team}/{id}/{secret}", s.serveResponseURL)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -228,7 +241,8 @@ func (s *Server) Config() Config { return s.cfg }
 
 // Close stops the server: it closes every socket abruptly, stops the HTTP
 // listener and waits for the emulator's goroutines. Calls that wait for an
-// acknowledgement (SlashCommand, SubmitView) return an error. Close is
+// acknowledgement (SlashCommand, SubmitForm, ClickButton, MessageShortcut,
+// OpenAppHome) return an error. Close is
 // idempotent; it returns the listener's close error, if any.
 func (s *Server) Close() error {
 	s.mu.Lock()

@@ -111,6 +111,12 @@ func (s *Server) route(method string) (apiHandler, string, bool) {
 		return s.apiReactionsAdd, "bot", true
 	case "views.open":
 		return s.apiViewsOpen, "bot", true
+	case "views.push":
+		return s.apiViewsPush, "bot", true
+	case "views.update":
+		return s.apiViewsUpdate, "bot", true
+	case "views.publish":
+		return s.apiViewsPublish, "bot", true
 	case "files.getUploadURLExternal":
 		return s.apiFilesGetUploadURLExternal, "bot", true
 	case "files.completeUploadExternal":
