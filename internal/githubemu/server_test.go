@@ -560,3 +560,34 @@ func TestFailNextDownLatency(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestConcurrentUse(t *testing.T) {
+	s, _ := newServer(t)
+	s.AddUser("octocat")
+	c := rootClient(t, s)
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			is, _, err := c.Issues.Create(context.Background(), "acme", "ops", &github.IssueRequest{Title: github.Ptr("x")})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := s.CloseIssue(is.GetNumber(), "octocat"); err != nil {
+				t.Error(err)
+			}
+			_ = s.Requests()
+		}()
+	}
+	wg.Wait()
+	for _, is := range s.Issues() {
+		if is.State != "closed" {
+			t.Errorf("#%d is %s", is.Number, is.State)
+		}
+	}
+	if n := len(s.Issues()); n != 16 {
+		t.Fatalf("%d issues", n)
+	}
+}

@@ -301,6 +301,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		s.recMu.Lock()
 		s.requests = append(s.requests, rec)
+		requestID := len(s.requests)
 		s.recMu.Unlock()
 
 		s.mu.Lock()
@@ -323,7 +324,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			}
 		}
 		w = &statusRecorder{ResponseWriter: w, rec: rec, mu: &s.recMu}
-		w.Header().Set("X-Arequestid", fmt.Sprintf("emu-%d", len(s.requests)))
+		w.Header().Set("X-Arequestid", fmt.Sprintf("emu-%d", requestID))
 
 		s.mu.Lock()
 		status, failing := s.takeFaultLocked(r.URL.Path)

@@ -674,3 +674,41 @@ func TestFaults(t *testing.T) {
 	s.SetLatency(0)
 	c.get("OPS-1", "")
 }
+
+func TestConcurrentUse(t *testing.T) {
+	s, _ := newServer(t)
+	erin := s.AddUser("erin@example.com", "Erin")
+	c := newClient(t, s)
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, raw, err := c.send("POST", "/rest/api/3/issue", createRequest{Fields: createFields{Project: keyRef{"SEC"}, Summary: "x", IssueType: nameRef{"Bug"}}})
+			if err != nil || resp.StatusCode != http.StatusCreated {
+				t.Errorf("create: %v %s", err, raw)
+				return
+			}
+			var ci createdIssue
+			if err := json.Unmarshal(raw, &ci); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := s.TransitionAs(ci.Key, "Done", erin); err != nil {
+				t.Error(err)
+			}
+			_ = s.Requests()
+		}()
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, is := range s.Issues() {
+		if is.Status != "Done" || seen[is.Key] || is.Project != "SEC" {
+			t.Errorf("issue %+v (duplicate key: %v)", is, seen[is.Key])
+		}
+		seen[is.Key] = true
+	}
+	if len(seen) != 16 {
+		t.Fatalf("%d issues", len(seen))
+	}
+}
