@@ -90,12 +90,12 @@ func (s *Service) Remind(ctx context.Context, id int64) error {
 	if s.deps.OnReminder != nil {
 		s.deps.OnReminder()
 	}
-	// The reminder counts from when Slack took it: a post that hung longer
-	// than an interval must not make the next reminder due at once.
-	sent := s.now()
+	// The reminder counts from when it was found due (Slack answers within
+	// its timeouts, far inside an interval), so the next one comes an
+	// interval later whatever the post's latency.
 	_, _, err = s.updateIncident(ctx, id, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
-		i.LastReminderAt = sent
-		return []incidentbot.TimelineEvent{{Kind: incidentbot.EventReminder, At: sent, To: i.Commander(),
+		i.LastReminderAt = now
+		return []incidentbot.TimelineEvent{{Kind: incidentbot.EventReminder, At: now, To: i.Commander(),
 			Text: fmt.Sprintf("no status update for %s", Age(since))}}, nil
 	})
 	if err != nil {

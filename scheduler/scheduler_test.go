@@ -86,6 +86,19 @@ func (r *recorder) count(substr string) int {
 	return n
 }
 
+// countTo counts the posts to channel that contain substr.
+func (r *recorder) countTo(channel, substr string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, p := range r.posts {
+		if p.channel == channel && strings.Contains(p.text, substr) {
+			n++
+		}
+	}
+	return n
+}
+
 func openStore(t testing.TB) *store.DB {
 	db, err := store.Open(filepath.Join(t.TempDir(), "test.db"), store.Options{})
 	if err != nil {
