@@ -29,6 +29,9 @@ type ActionItem struct {
 	CreatedAt time.Time    `json:"created_at"`
 	DoneBy    string       `json:"done_by,omitempty"`
 	DoneAt    time.Time    `json:"done_at,omitzero"`
+	// Issue is the item's issue in the team's tracker; nil until it is
+	// created there (or when no tracker is configured).
+	Issue *TrackerIssue `json:"issue,omitempty"`
 }
 
 // Key returns "A<n>".

@@ -66,6 +66,8 @@ type Incident struct {
 	Actions    []ActionItem `json:"actions,omitempty"`
 	// Pager is the outbox of PagerDuty calls.
 	Pager []PagerAction `json:"pager,omitempty"`
+	// Tracker is the outbox of tracker calls (GitHub Issues, Jira).
+	Tracker []TrackerAction `json:"tracker,omitempty"`
 }
 
 // Key is the incident's user-facing id, "INC-<n>".
@@ -135,6 +137,13 @@ func (inc *Incident) Clone() *Incident {
 	c.Hypotheses = append([]Hypothesis(nil), inc.Hypotheses...)
 	c.Actions = append([]ActionItem(nil), inc.Actions...)
 	c.Pager = append([]PagerAction(nil), inc.Pager...)
+	c.Tracker = append([]TrackerAction(nil), inc.Tracker...)
+	for i := range c.Actions {
+		if is := c.Actions[i].Issue; is != nil {
+			cp := *is
+			c.Actions[i].Issue = &cp
+		}
+	}
 	return &c
 }
 

@@ -24,10 +24,10 @@ const (
 	EventHypConfirmed  EventKind = "hypothesis_confirmed"
 	EventHypRejected   EventKind = "hypothesis_rejected"
 	EventAction        EventKind = "action_added"
-	EventActionDone    EventKind = "action_done"
+	EventActionDone    EventKind = "action_done"          // From and To, when set: done in the tracker ("GitHub") by whom there ("@octocat"; may be empty)
 	EventActionOwner   EventKind = "action_owner_changed" // Ref is the item, From and To the owners (user IDs; "" for none)
 	EventActionDue     EventKind = "action_due_changed"   // Ref is the item, From and To the due dates (DateLayout; "" for none)
-	EventActionReopen  EventKind = "action_reopened"      // Ref is the item, Text its text
+	EventActionReopen  EventKind = "action_reopened"      // Ref is the item, Text its text; From/To as for action_done
 	EventReview        EventKind = "followup_review"      // the follow-up review posted; Text says what was open
 	EventImpactStarted EventKind = "impact_started"
 	EventResolved      EventKind = "incident_resolved"

@@ -83,6 +83,11 @@ type Config struct {
 	Pager commands.Pager
 	// OnCall finds who is on call in PagerDuty; nil when not configured.
 	OnCall commands.OnCallFinder
+	// Tracker mirrors action items to GitHub Issues or Jira; nil when not
+	// configured. TrackerPoll is how often issues changed there are
+	// looked for (zero: scheduler.DefaultTrackerPoll).
+	Tracker     commands.Tracker
+	TrackerPoll time.Duration
 	// Metrics records what the bot does; nil records nothing.
 	Metrics *ops.Metrics
 	// PostMortem is the post-mortem template; nil disables drafts.
@@ -177,7 +182,7 @@ func New(cfg Config, store Store) (*Bot, error) {
 	}
 	sched, err := scheduler.New(scheduler.Config{
 		Now: cfg.Now, Tick: tick, ActionCron: cfg.ActionReminderCron, Location: cfg.Commands.Location, Logger: cfg.Logger,
-		SlowRetry: cfg.Commands.ChannelRetry, Shared: cfg.Lease != nil,
+		SlowRetry: cfg.Commands.ChannelRetry, Shared: cfg.Lease != nil, TrackerPoll: cfg.TrackerPoll,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bot: %w", err)
@@ -186,6 +191,9 @@ func New(cfg Config, store Store) (*Bot, error) {
 	deps := commands.SlackDeps(b.slack)
 	deps.Pager, deps.OnCall, deps.Now = cfg.Pager, cfg.OnCall, cfg.Now
 	deps.Observer = sched
+	if cfg.Tracker != nil {
+		deps.Tracker, deps.Emails = cfg.Tracker, b.slack
+	}
 	deps.ChannelURL = b.channelURL
 	deps.OnReminder = cfg.Metrics.ReminderSent
 	if cfg.PostMortem != nil {
@@ -193,7 +201,11 @@ func New(cfg Config, store Store) (*Bot, error) {
 	}
 	b.cmds = commands.New(store, cfg.Commands, deps)
 	b.backfill = newBackfiller(b)
-	sched.Schedule(scheduler.Jobs{Incidents: store, Reminders: b.cmds, Outbox: b.cmds, Overdue: b.cmds, Reviews: b.cmds, Channels: b.cmds, Backfill: b.backfill})
+	jobs := scheduler.Jobs{Incidents: store, Reminders: b.cmds, Outbox: b.cmds, Overdue: b.cmds, Reviews: b.cmds, Channels: b.cmds, Backfill: b.backfill}
+	if cfg.Tracker != nil {
+		jobs.Tracker, jobs.TrackerSync = b.cmds, b.cmds
+	}
+	sched.Schedule(jobs)
 	b.storeOK.Store(true)
 	b.followCtx, b.stopFollow = context.WithCancel(context.Background())
 	return b, nil

@@ -49,6 +49,7 @@ func (c *call) action() (Result, error) {
 	inc, applied, err := c.update(inc.ID, false, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		a = incidentbot.ActionItem{ID: len(i.Actions) + 1, Text: text, Owner: owner, Due: due, Status: incidentbot.ActionOpen, CreatedBy: c.inv.UserID, CreatedAt: now}
 		i.Actions = append(i.Actions, a)
+		c.trackItem(i, incidentbot.TrackCreate, a.ID, c.inv.UserID, now)
 		ev := c.event(incidentbot.EventAction, now)
 		ev.Ref, ev.Text, ev.To = a.Key(), text, owner
 		return []incidentbot.TimelineEvent{ev}, nil
@@ -60,7 +61,7 @@ func (c *call) action() (Result, error) {
 		return duplicateReply(inc), nil
 	}
 	msg := fmt.Sprintf(":clipboard: *%s* %s — %s", a.Key(), slacktext.Escape(a.Text), describeOwnerDue(a))
-	reply := fmt.Sprintf("Recorded %s.", a.Key())
+	reply := fmt.Sprintf("Recorded %s.", a.Key()) + c.trackerNote()
 	if a.Owner == "" || a.Due == "" {
 		reply += " It has no " + missing(a) + " yet: items without both are flagged in the post-mortem. Add them with `" + c.actionCmd() + " " + a.Key() + " @owner due:+7d`."
 	}
@@ -141,6 +142,7 @@ func (c *call) actionDone(args string) (Result, error) {
 		}
 		ap.Status, ap.DoneBy, ap.DoneAt = incidentbot.ActionDone, c.inv.UserID, now
 		a = *ap
+		c.trackItem(i, incidentbot.TrackClose, n, c.inv.UserID, now)
 		ev := c.event(incidentbot.EventActionDone, now)
 		ev.Ref, ev.Text = ap.Key(), ap.Text
 		return []incidentbot.TimelineEvent{ev}, nil
@@ -172,7 +174,7 @@ func (c *call) actions() (Result, error) {
 		var b strings.Builder
 		fmt.Fprintf(&b, "*Action items of %s*\n", inc.Key())
 		for _, a := range inc.Actions {
-			fmt.Fprintf(&b, "• *%s* [%s] %s — %s\n", a.Key(), a.Status, slacktext.Escape(a.Text), describeOwnerDue(a))
+			fmt.Fprintf(&b, "• *%s* [%s] %s — %s%s\n", a.Key(), a.Status, slacktext.Escape(a.Text), describeOwnerDue(a), issueLink(a))
 		}
 		return Result{Reply: b.String()}, nil
 	}
@@ -196,7 +198,7 @@ func (c *call) actions() (Result, error) {
 			if a.Overdue(c.now(), c.cfg.Location) {
 				overdue = " :warning: overdue"
 			}
-			fmt.Fprintf(&b, "• *%s %s* %s — %s%s (%s)\n", i.Key(), a.Key(), slacktext.Escape(a.Text), describeOwnerDue(a), overdue, channelLink(i))
+			fmt.Fprintf(&b, "• *%s %s* %s — %s%s (%s)%s\n", i.Key(), a.Key(), slacktext.Escape(a.Text), describeOwnerDue(a), overdue, channelLink(i), issueLink(a))
 		}
 	}
 	if count == 0 {
@@ -292,6 +294,7 @@ func (c *call) actionChange(n int, owner, dueWord string) (Result, error) {
 			return nil, &incidentbot.Error{Code: incidentbot.EConflict, Message: fmt.Sprintf("%s already has %s: nothing changed.", ap.Key(), describeOwnerDue(*ap))}
 		}
 		after = *ap
+		c.trackItem(i, incidentbot.TrackUpdate, n, c.inv.UserID, now)
 		return evs, nil
 	})
 	if err != nil {
@@ -362,6 +365,7 @@ func (c *call) actionReopen(args string) (Result, error) {
 		}
 		ap.Status, ap.DoneBy, ap.DoneAt = incidentbot.ActionOpen, "", time.Time{}
 		a = *ap
+		c.trackItem(i, incidentbot.TrackReopen, n, c.inv.UserID, now)
 		ev := c.event(incidentbot.EventActionReopen, now)
 		ev.Ref, ev.Text = ap.Key(), ap.Text
 		return []incidentbot.TimelineEvent{ev}, nil

@@ -121,6 +121,13 @@ type Deps struct {
 	Pager Pager
 	// OnCall finds who is on call; nil when not configured.
 	OnCall OnCallFinder
+	// Tracker mirrors action items to GitHub Issues or Jira (tracker.go);
+	// nil when not configured. When it is a TrackerPoller too, issues
+	// closed or reopened there are brought back (SyncTrackers).
+	Tracker Tracker
+	// Emails finds owners' emails for the tracker's assignees; nil leaves
+	// issues unassigned.
+	Emails Emails
 	// Observer is told of every incident written; nil tells nobody.
 	Observer Observer
 	// Now is the clock; nil means time.Now.

@@ -79,6 +79,10 @@ type Jobs struct {
 	Channels ChannelRepair
 	// Backfill works off the gaps in captured timelines (backfill.go).
 	Backfill Backfill
+	// Tracker delivers the tracker calls; TrackerSync runs every
+	// Config.TrackerPoll (tracker.go).
+	Tracker     TrackerOutbox
+	TrackerSync TrackerSync
 }
 
 // Config says when work is done.
@@ -119,6 +123,9 @@ type Config struct {
 	// how often the due times are brought up to date with the incidents
 	// other replicas wrote. Zero means one second.
 	Refresh time.Duration
+	// TrackerPoll is how often Jobs.TrackerSync runs; zero means
+	// DefaultTrackerPoll.
+	TrackerPoll time.Duration
 	// Logger gets failures (warnings when retried, errors when final); nil
 	// discards them.
 	Logger logrus.FieldLogger
@@ -163,6 +170,7 @@ type Scheduler struct {
 	jobs      Jobs
 	reminders *index
 	outbox    *index
+	tracker   *index
 }
 
 // New returns a Scheduler with no work. It fails with EInvalid when
@@ -188,6 +196,9 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	if cfg.ChannelRepair <= 0 {
 		cfg.ChannelRepair = ChannelRepairInterval
+	}
+	if cfg.TrackerPoll <= 0 {
+		cfg.TrackerPoll = DefaultTrackerPoll
 	}
 	if cfg.OutboxBackoff == (Backoff{}) {
 		cfg.OutboxBackoff = OutboxBackoff()
@@ -225,6 +236,7 @@ func (s *Scheduler) Schedule(jobs Jobs) {
 			return jobs.Outbox.DeliverPager(ctx, id, s.cfg.OutboxBackoff.Delay)
 		}, s.cfg.Now, s.cfg.SlowRetry)
 	}
+	s.scheduleTracker(jobs)
 }
 
 // Observe updates the due times of a stored incident; its writer calls it
@@ -236,18 +248,24 @@ func (s *Scheduler) Observe(inc *incidentbot.Incident) {
 	if s.outbox != nil {
 		s.outbox.observe(inc)
 	}
+	if s.tracker != nil {
+		s.tracker.observe(inc)
+	}
 }
 
 // Load reads every incident and replaces the due times with theirs (an
 // incident observed meanwhile keeps its newer due time). Run calls it; it
 // fails when the store cannot be read.
 func (s *Scheduler) Load(ctx context.Context) error {
-	var rmark, omark uint64
+	var rmark, omark, tmark uint64
 	if s.reminders != nil {
 		rmark = s.reminders.mark()
 	}
 	if s.outbox != nil {
 		omark = s.outbox.mark()
+	}
+	if s.tracker != nil {
+		tmark = s.tracker.mark()
 	}
 	incs, err := s.jobs.Incidents.Incidents(ctx, false)
 	if err != nil {
@@ -258,6 +276,9 @@ func (s *Scheduler) Load(ctx context.Context) error {
 	}
 	if s.outbox != nil {
 		s.outbox.load(incs, omark)
+	}
+	if s.tracker != nil {
+		s.tracker.load(incs, tmark)
 	}
 	return nil
 }
@@ -326,6 +347,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.outbox.wg.Wait()
 		})
 	}
+	if s.tracker != nil {
+		wg.Go(func() { s.runTracker(ctx) })
+	}
+	if s.jobs.TrackerSync != nil {
+		wg.Go(func() { s.pollTrackers(ctx, start) })
+	}
 	if changed, ok := s.jobs.Incidents.(ChangedIncidents); ok && s.cfg.Shared {
 		wg.Go(func() { s.refresh(ctx, changed) })
 	}
@@ -368,12 +395,15 @@ func (s *Scheduler) refresh(ctx context.Context, changed ChangedIncidents) {
 			return
 		case <-t.C:
 		}
-		var rmark, omark uint64
+		var rmark, omark, tmark uint64
 		if s.reminders != nil {
 			rmark = s.reminders.mark()
 		}
 		if s.outbox != nil {
 			omark = s.outbox.mark()
+		}
+		if s.tracker != nil {
+			tmark = s.tracker.mark()
 		}
 		incs, now, err := changed.IncidentsChangedSince(ctx, since)
 		if err != nil {
@@ -388,6 +418,9 @@ func (s *Scheduler) refresh(ctx context.Context, changed ChangedIncidents) {
 		}
 		if s.outbox != nil {
 			s.outbox.merge(incs, omark)
+		}
+		if s.tracker != nil {
+			s.tracker.merge(incs, tmark)
 		}
 	}
 }

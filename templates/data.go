@@ -153,6 +153,23 @@ type Action struct {
 	NoOwner   bool
 	NoDue     bool
 	Flagged   bool // NoOwner or NoDue
+	// Issue is the item's issue in the tracker; nil when it has none.
+	Issue *Issue
+}
+
+// Issue is an action item's issue in GitHub or Jira.
+type Issue struct {
+	Tracker string // "GitHub", "Jira"
+	Key     Text   // "acme/ops#12", "OPS-7"
+	URL     string // http(s) only; "" when there is none or it is not safe in a link
+}
+
+// Link is the issue as a markdown link, or its key when it has no URL.
+func (i *Issue) Link() string {
+	if i.URL == "" {
+		return i.Key.String()
+	}
+	return "[" + i.Key.String() + "](" + i.URL + ")"
 }
 
 // KeyEvent is one line of the key-event timeline.
@@ -290,6 +307,12 @@ func NewData(in Input) (*Data, error) {
 			DoneAt:    utc(a.DoneAt),
 			CreatedBy: n.nameOrEmpty(a.CreatedBy),
 			CreatedAt: utc(a.CreatedAt),
+		}
+		if is := a.Issue; is != nil {
+			x.Issue = &Issue{Tracker: incidentbot.TrackerName(is.Tracker), Key: Text(is.Key)}
+			if u := is.URL; (strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://")) && !strings.ContainsAny(u, " ()<>[]\n`") {
+				x.Issue.URL = u
+			}
 		}
 		x.NoOwner, x.NoDue = x.Owner == "", x.Due == ""
 		x.Flagged = x.NoOwner || x.NoDue

@@ -264,7 +264,7 @@ func describe(ev *incidentbot.TimelineEvent, inc *incidentbot.Incident, n names)
 	case incidentbot.EventAction:
 		return "Action item " + bold(Text(ev.Ref)) + " added" + by, txt
 	case incidentbot.EventActionDone:
-		return "Action item " + bold(Text(ev.Ref)) + " done" + by, txt
+		return "Action item " + bold(Text(ev.Ref)) + " done" + by + via(ev), txt
 	case incidentbot.EventActionOwner:
 		from, to := "no owner", "no owner"
 		if ev.From != "" {
@@ -284,7 +284,7 @@ func describe(ev *incidentbot.TimelineEvent, inc *incidentbot.Incident, n names)
 		}
 		return "Action item " + bold(Text(ev.Ref)) + " due date changed" + by + ": " + from + " → " + to, txt
 	case incidentbot.EventActionReopen:
-		return "Action item " + bold(Text(ev.Ref)) + " **reopened**" + by, txt
+		return "Action item " + bold(Text(ev.Ref)) + " **reopened**" + by + via(ev), txt
 	case incidentbot.EventReview:
 		return "Follow-up review posted in the channel", txt
 	case incidentbot.EventImpactStarted:
@@ -335,6 +335,19 @@ func describe(ev *incidentbot.TimelineEvent, inc *incidentbot.Incident, n names)
 }
 
 // bold returns the name escaped and in bold.
+// via is " in GitHub by @octocat" for an action item closed or reopened
+// in the tracker (From the tracker, To who did it there), else "".
+func via(ev *incidentbot.TimelineEvent) string {
+	if ev.From == "" {
+		return ""
+	}
+	s := " in " + EscapeMarkdown(ev.From)
+	if ev.To != "" {
+		s += " by " + bold(Text(ev.To))
+	}
+	return s
+}
+
 func bold(t Text) string { return "**" + t.String() + "**" }
 
 // renderLog renders the message log: entries in time order, thread replies

@@ -33,7 +33,7 @@ func (s setting) flag() string { return strings.ReplaceAll(s.key(), "_", "-") }
 
 // settings returns every configuration key, as in PRODUCT.md.
 func settings() []setting {
-	return []setting{
+	return append([]setting{
 		{env: "SLACK_BOT_TOKEN", help: "xoxb-… bot token", secret: true},
 		{env: "SLACK_APP_TOKEN", help: "xapp-… app-level token with connections:write", secret: true},
 		{env: "INCIDENTBOT_SLACK_API_URL", def: "https://slack.com/api/", help: "Slack Web API base URL"},
@@ -56,7 +56,7 @@ func settings() []setting {
 		{env: "INCIDENTBOT_PAGE_SEVERITY", def: "sev2", help: "open at this severity or worse pages"},
 		{env: "INCIDENTBOT_PAGERDUTY_API_URL", def: "https://api.pagerduty.com", help: "PagerDuty REST API base URL"},
 		{env: "INCIDENTBOT_PAGERDUTY_EVENTS_URL", def: "https://events.pagerduty.com", help: "PagerDuty Events API base URL"},
-	}
+	}, trackerSettings()...)
 }
 
 // Config is the parsed configuration.
@@ -82,6 +82,8 @@ type Config struct {
 	// LeaseTTL and ReplicaID matter with PostgreSQL only.
 	LeaseTTL  time.Duration
 	ReplicaID string
+	// Tracker configures GitHub Issues or Jira (tracker.go).
+	Tracker TrackerConfig
 }
 
 // Postgres reports whether DB names a PostgreSQL database rather than a
@@ -93,7 +95,7 @@ func (c *Config) Postgres() bool {
 // Secrets returns the configured secret values, for log redaction.
 func (c *Config) Secrets() []string {
 	var out []string
-	for _, s := range []string{c.BotToken, c.AppToken, c.PDRoutingKey, c.PDToken} {
+	for _, s := range append([]string{c.BotToken, c.AppToken, c.PDRoutingKey, c.PDToken}, c.Tracker.secrets()...) {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -227,6 +229,10 @@ func parseConfig(raw map[string]string) (Config, error) {
 		PDEventsURL:        raw["INCIDENTBOT_PAGERDUTY_EVENTS_URL"],
 		LeaseTTL:           dur("INCIDENTBOT_LEASE_TTL"),
 		ReplicaID:          raw["INCIDENTBOT_REPLICA_ID"],
+	}
+	var err error
+	if c.Tracker, err = parseTracker(raw); err != nil {
+		errs = append(errs, err)
 	}
 	if c.ReplicaID == "" {
 		host, _ := os.Hostname()

@@ -272,5 +272,6 @@ func (m *Main) botConfig(metrics *ops.Metrics) bot.Config {
 	if pd.CanLookUpOnCall() {
 		cfg.OnCall = pd
 	}
+	cfg.Tracker, cfg.TrackerPoll = m.tracker(metrics, timeout), c.Tracker.TrackerPoll
 	return cfg
 }
