@@ -47,13 +47,15 @@ func (s *Service) Home(ctx context.Context, user string) (HomeData, error) {
 	}
 	now := s.now()
 	var d HomeData
+	shown := all[:0:0]
 	for _, inc := range all {
-		mine := !inc.Resolved() || slices.ContainsFunc(inc.Actions, func(a incidentbot.ActionItem) bool {
+		if !inc.Resolved() || slices.ContainsFunc(inc.Actions, func(a incidentbot.ActionItem) bool {
 			return a.Owner == user && a.Status == incidentbot.ActionOpen
-		})
-		if !mine || !s.Visible(ctx, inc, user) {
-			continue
+		}) {
+			shown = append(shown, inc)
 		}
+	}
+	for _, inc := range s.visibleOnly(ctx, shown, user) {
 		if !inc.Resolved() {
 			d.Incidents = append(d.Incidents, inc)
 		}

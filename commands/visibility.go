@@ -2,6 +2,8 @@ package commands
 
 import (
 	"context"
+	"sync"
+	"time"
 
 	"github.com/incidentbot/incidentbot"
 )
@@ -40,11 +42,36 @@ func (s *Service) Visible(ctx context.Context, inc *incidentbot.Incident, user s
 	return ok
 }
 
+// membersWait bounds the membership look-ups of one listing, which come
+// before the acknowledgement: what Slack has not answered by then is not
+// shown (its declarer still sees it).
+const membersWait = 1500 * time.Millisecond
+
 // visibleOnly returns the incidents of incs that user may see, in order.
+// The private ones whose membership is not cached are looked up at once,
+// a few at a time, so that after a restart a listing costs one round of
+// Slack calls, not one per private incident.
 func (s *Service) visibleOnly(ctx context.Context, incs []*incidentbot.Incident, user string) []*incidentbot.Incident {
+	ctx, cancel := context.WithTimeout(ctx, membersWait)
+	defer cancel()
+	ok := make([]bool, len(incs))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, inc := range incs {
+		if !inc.Private {
+			ok[i] = true
+			continue
+		}
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			ok[i] = s.Visible(ctx, inc, user)
+		})
+	}
+	wg.Wait()
 	out := incs[:0:0]
-	for _, inc := range incs {
-		if s.Visible(ctx, inc, user) {
+	for i, inc := range incs {
+		if ok[i] {
 			out = append(out, inc)
 		}
 	}
