@@ -234,6 +234,19 @@ func TestPrivateIncidentByForm(t *testing.T) {
 	w.eventually("the public channel", func() bool { ch, ok := w.emu.ChannelByName("inc-2-disk-full"); return ok && !ch.IsPrivate })
 	w.waitText(w.announce, "Disk full")
 	bot.stop(t)
+
+	// After a restart, membership is asked of Slack once, then known.
+	bot = w.start(nil)
+	for _, u := range []string{w.alice, w.carol, w.bob, w.carol} {
+		r := w.cmd(u, w.general, "list")
+		if strings.Contains(r, "INC-1") != (u == w.carol) {
+			t.Errorf("%s's list after a restart = %q", u, r)
+		}
+	}
+	if n := len(w.emu.Calls("conversations.members")); n != 1 {
+		t.Errorf("%d conversations.members calls after a restart, want 1", n)
+	}
+	bot.stop(t)
 }
 
 // TestAppHome: the Home tab shows the viewer the open incidents (severity,
