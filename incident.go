@@ -18,6 +18,10 @@ type Incident struct {
 	Severity    Severity `json:"severity"`
 	Status      Status   `json:"status"`
 	TeamID      string   `json:"team_id,omitempty"`
+	// Private incidents run in a private channel, are never announced, page
+	// PagerDuty without their title, and are shown (list, actions, App
+	// Home) only to members of their channel.
+	Private bool `json:"private,omitempty"`
 	// ChannelID is empty between the incident being recorded and its Slack
 	// channel being created.
 	ChannelID   string          `json:"channel_id,omitempty"`

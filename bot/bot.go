@@ -107,6 +107,7 @@ type Bot struct {
 	botUserID, botID, teamID string
 
 	channels    sync.Map     // channel ID → incident ID, for incident channels
+	members     *memberCache // who is in private incidents' channels
 	storeNotice sync.Map     // channel ID → time of the last storage-failure notice
 	lastHealthy atomic.Int64 // unix nanos of the last frame of the previous healthy connection
 	users       sync.Map     // user ID → struct{}: names known or being fetched
@@ -176,6 +177,8 @@ func New(cfg Config, store Store) (*Bot, error) {
 		fatal:     make(chan struct{}),
 	}
 	b.slack = &slackAPI{api: api, noWait: noWait, metrics: cfg.Metrics, onAuth: b.authRejected}
+	b.members = newMemberCache(b.slack.channelMembers)
+	b.slack.members = b.members
 	tick := cfg.ReminderTick
 	if tick <= 0 {
 		tick = min(200*time.Millisecond, max(cfg.Commands.UpdateInterval/10, 10*time.Millisecond))
@@ -194,6 +197,7 @@ func New(cfg Config, store Store) (*Bot, error) {
 	if cfg.Tracker != nil {
 		deps.Tracker, deps.Emails = cfg.Tracker, b.slack
 	}
+	deps.Members = b.members
 	deps.ChannelURL = b.channelURL
 	deps.OnReminder = cfg.Metrics.ReminderSent
 	if cfg.PostMortem != nil {

@@ -297,7 +297,7 @@ func (b *Bot) onEvent(ctx context.Context, env *envelope, eae slackevents.Events
 		b.ack(env, nil)
 		return
 	}
-	if b.onLifecycle(ctx, env, eae) {
+	if b.onLifecycle(ctx, env, eae) || b.onHome(env, eae) {
 		return
 	}
 	c := b.captureEvent(eae)
@@ -402,10 +402,12 @@ func (b *Bot) learnUser(id string) {
 	})
 }
 
-// EventSubscriptions are the Events API subscriptions the bot records, as
-// the app manifest must list them: messages in public channels (with their
-// subtypes: edits, deletions, files, thread replies), reactions and pins,
-// and the life of channels and of the app (see lifecycle.go).
+// EventSubscriptions are the Events API subscriptions the bot handles, as
+// the app manifest must list them: messages in public and private channels
+// (with their subtypes: edits, deletions, files, thread replies), reactions
+// and pins, the life of channels and of the app and who joins and leaves
+// (see lifecycle.go), and the App Home being opened (home.go).
 func EventSubscriptions() []string {
-	return append([]string{"message.channels", "reaction_added", "pin_added"}, lifecycleEvents...)
+	out := append([]string{"message.channels", "message.groups", "reaction_added", "pin_added"}, lifecycleEvents...)
+	return append(out, homeEvents...)
 }

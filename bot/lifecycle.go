@@ -17,7 +17,8 @@ import (
 // channels, group_* for private ones), the bot removed from or invited back
 // to a channel (member_left_channel / member_joined_channel for the bot
 // user), and the app's tokens revoked or the app uninstalled
-// (tokens_revoked, app_uninstalled), which are fatal.
+// (tokens_revoked, app_uninstalled), which are fatal. Other users joining
+// and leaving keep the membership cache current (members.go).
 
 // lifecycleEvents are the Events API subscriptions handled here.
 var lifecycleEvents = []string{
@@ -33,6 +34,7 @@ var lifecycleEvents = []string{
 // failure leaves the envelope unacknowledged for redelivery. A revoked
 // token or an uninstalled app is acknowledged and then stops the bot.
 func (b *Bot) onLifecycle(ctx context.Context, env *envelope, eae slackevents.EventsAPIEvent) bool {
+	b.trackMembers(eae)
 	ch, fatal, ok := b.lifecycleChange(eae)
 	if !ok {
 		return false
@@ -66,6 +68,31 @@ func (b *Bot) onLifecycle(ctx context.Context, env *envelope, eae slackevents.Ev
 		})
 	}
 	return true
+}
+
+// trackMembers keeps the membership cache (who may see a private
+// incident) current from member_joined_channel and member_left_channel
+// events of other users; the bot leaving a channel, or the channel being
+// deleted, drops what is known of it.
+func (b *Bot) trackMembers(eae slackevents.EventsAPIEvent) {
+	switch ev := eae.InnerEvent.Data.(type) {
+	case *slackevents.MemberJoinedChannelEvent:
+		if ev.User == b.botUserID {
+			b.members.forget(ev.Channel) // read afresh: it changed while the bot was out
+		} else {
+			b.members.changed(ev.Channel, ev.User, true)
+		}
+	case *slackevents.MemberLeftChannelEvent:
+		if ev.User == b.botUserID {
+			b.members.forget(ev.Channel)
+		} else {
+			b.members.changed(ev.Channel, ev.User, false)
+		}
+	case *slackevents.ChannelDeletedEvent:
+		b.members.forget(ev.Channel)
+	case *slackevents.GroupDeletedEvent:
+		b.members.forget(ev.Channel)
+	}
 }
 
 // lifecycleChange maps a lifecycle event to the channel change it records,

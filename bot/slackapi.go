@@ -65,6 +65,9 @@ type slackAPI struct {
 	// onAuth, if set, is called with every EAuth failure: the bot's
 	// credentials are rejected and nothing can work.
 	onAuth func(method string, err error)
+	// members, if set, learns of the channels created and the users
+	// invited through this value.
+	members *memberCache
 
 	pmu   sync.Mutex
 	until map[string]time.Time // channel → end of its Retry-After (wall clock)
@@ -216,16 +219,20 @@ func classify(method string, err error) error {
 	return &incidentbot.Error{Code: incidentbot.EUnavailable, Op: op, Err: err, Message: "Slack is not answering " + method + " right now"}
 }
 
-// CreateChannel creates a public channel. Slack's refusals are classified
+// CreateChannel creates a channel, private when private is set (which
+// needs the groups:write scope). Slack's refusals are classified
 // here: name_taken is EConflict; a name Slack will not take (invalid_name,
 // invalid_name_specials, invalid_name_punctuation, invalid_name_maxlength,
 // invalid_name_required) EInvalid, so the caller can try a plainer one;
 // restricted_action (the workspace does not let apps create channels)
 // EForbidden; anything else as slackError does.
-func (s *slackAPI) CreateChannel(ctx context.Context, name string) (string, error) {
+func (s *slackAPI) CreateChannel(ctx context.Context, name string, private bool) (string, error) {
 	const method = "conversations.create"
-	ch, err := s.client(ctx).CreateConversationContext(ctx, slack.CreateConversationParams{ChannelName: name})
+	ch, err := s.client(ctx).CreateConversationContext(ctx, slack.CreateConversationParams{ChannelName: name, IsPrivate: private})
 	if err == nil {
+		if s.members != nil {
+			s.members.created(ch.ID, "")
+		}
 		return ch.ID, nil
 	}
 	switch code := slackErrorCode(err); code {
@@ -248,11 +255,16 @@ func (s *slackAPI) Invite(ctx context.Context, channelID string, users ...string
 		return err
 	}
 	_, err := s.client(ctx).InviteUsersToConversationContext(ctx, channelID, users...)
-	if err == nil {
-		return nil
-	}
 	switch slackErrorCode(err) {
 	case "already_in_channel", "cant_invite_self":
+		err = nil
+	}
+	if err == nil {
+		if s.members != nil {
+			for _, u := range users {
+				s.members.changed(channelID, u, true)
+			}
+		}
 		return nil
 	}
 	return s.chanErr("conversations.invite", channelID, err)

@@ -109,6 +109,7 @@ func openModal() slack.ModalViewRequest {
 			slack.NewInputBlock(blockTitle, text("Title"), nil, title),
 			slack.NewInputBlock(blockSeverity, text("Severity"), nil, sev),
 			descBlock,
+			privateInput(),
 		}},
 	}
 }
@@ -135,6 +136,7 @@ func (b *Bot) onInteractive(ctx context.Context, env *envelope, cb slack.Interac
 		UserID:      cb.User.ID,
 		Title:       vals[blockTitle][blockTitle].Value,
 		Description: vals[blockDesc][blockDesc].Value,
+		Private:     privateChecked(vals),
 		DedupKey:    cb.View.ID,
 	}
 	if s := vals[blockSeverity][blockSeverity].SelectedOption.Value; s != "" {

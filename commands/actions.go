@@ -185,6 +185,7 @@ func (c *call) actions() (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	all = c.visibleOnly(c.ctx, all, c.inv.UserID)
 	var b strings.Builder
 	b.WriteString("*Open action items*\n")
 	count := 0

@@ -43,9 +43,10 @@ func (s *Service) postChannel(inc *incidentbot.Incident, text string) func(ctx c
 }
 
 // announce posts text, with the incident's key and channel, in the announce
-// channel; nil when there is none (or it is the incident's own).
+// channel; nil when there is none (or it is the incident's own), and for a
+// private incident, which is never announced.
 func (s *Service) announce(inc *incidentbot.Incident, text string) func(ctx context.Context) error {
-	if s.cfg.AnnounceChannel == "" || s.cfg.AnnounceChannel == inc.ChannelID {
+	if s.cfg.AnnounceChannel == "" || s.cfg.AnnounceChannel == inc.ChannelID || inc.Private {
 		return nil
 	}
 	return func(ctx context.Context) error {

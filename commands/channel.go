@@ -170,11 +170,11 @@ func goneText(code string) string {
 }
 
 // tellGone tells a human, once, that inc's channel cannot be used, and what
-// to do: in the announce channel if there is one, else in a DM to the
-// commander (or the declarer).
+// to do: in the announce channel if there is one (and the incident is not
+// private), else in a DM to the commander (or the declarer).
 func (s *Service) tellGone(ctx context.Context, inc *incidentbot.Incident) error {
 	to := s.cfg.AnnounceChannel
-	if to == "" || to == inc.ChannelID {
+	if to == "" || to == inc.ChannelID || inc.Private {
 		to = inc.Commander()
 	}
 	if to == "" {

@@ -19,9 +19,9 @@ type slowChannels struct {
 	delay time.Duration
 }
 
-func (s *slowChannels) CreateChannel(ctx context.Context, name string) (string, error) {
+func (s *slowChannels) CreateChannel(ctx context.Context, name string, private bool) (string, error) {
 	time.Sleep(s.delay)
-	return s.fuzzSlack.CreateChannel(ctx, name)
+	return s.fuzzSlack.CreateChannel(ctx, name, private)
 }
 
 // TestChannelCreatedOnce: two processes sharing a store (two Services, as

@@ -25,7 +25,7 @@ type fuzzSlack struct {
 	said     []string // posted, updated and uploaded texts since the last take
 }
 
-func (s *fuzzSlack) CreateChannel(ctx context.Context, name string) (string, error) {
+func (s *fuzzSlack) CreateChannel(ctx context.Context, name string, private bool) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.channels++

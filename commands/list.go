@@ -14,6 +14,7 @@ func (c *call) list() (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	open = c.visibleOnly(c.ctx, open, c.inv.UserID)
 	if len(open) == 0 {
 		return Result{Reply: "No open incidents. Open one with `/incident open [sev1..sev4] <title>`."}, nil
 	}

@@ -61,7 +61,7 @@ func headerText(inc *incidentbot.Incident) string {
 }
 
 const helpText = "*incidentbot* — `/incident <command>`\n" +
-	"• `open [sev1|sev2|sev3|sev4] <title>` — open an incident with its own channel (no arguments: a form)\n" +
+	"• `open [sev1|sev2|sev3|sev4] <title>` — open an incident with its own channel (no arguments: a form); `open --private [sev…] <title>` — a private incident: a private channel, never announced, seen only by its members\n" +
 	"• `role <commander|comms|scribe|ops> <@user|me>` — assign a role (`ic`/`lead` = commander)\n" +
 	"• `status [investigating|identified|monitoring] <text>` — post a status update\n" +
 	"• `severity <sev1..sev4>` — change the severity\n" +

@@ -11,7 +11,7 @@ import (
 	"github.com/incidentbot/incidentbot/slacktext"
 )
 
-const openUsage = "/incident open [sev1|sev2|sev3|sev4] <title>"
+const openUsage = "/incident open [--private] [sev1|sev2|sev3|sev4] <title>"
 
 // MaxTitle is the longest accepted incident title, in bytes.
 const MaxTitle = 200
@@ -23,7 +23,10 @@ type OpenRequest struct {
 	Title       string
 	Description string
 	Severity    incidentbot.Severity // zero: the default
-	DedupKey    string               // the trigger or view id
+	// Private opens a private incident: a private channel, no
+	// announcements, a PagerDuty alert without the title (see Visible).
+	Private  bool
+	DedupKey string // the trigger or view id
 }
 
 func (c *call) open() (Result, error) {
@@ -31,13 +34,21 @@ func (c *call) open() (Result, error) {
 		return Result{OpenModal: true}, nil
 	}
 	req := OpenRequest{TeamID: c.inv.TeamID, UserID: c.inv.UserID, DedupKey: c.inv.DedupKey}
-	first, rest := splitFirst(c.args)
+	args, private := privateFlag(c.args)
+	req.Private = private
+	if args == "" {
+		return Result{}, invalid(openUsage, "The incident needs a title.")
+	}
+	first, rest := splitFirst(args)
 	if sev, err := incidentbot.ParseSeverity(first); err == nil {
 		req.Severity, req.Title = sev, rest
+		if rest, private = privateFlag(rest); private {
+			req.Private, req.Title = true, rest
+		}
 	} else if strings.HasPrefix(strings.ToLower(first), "sev") && rest != "" {
 		return Result{}, invalid(openUsage, "%q is not a severity: use sev1, sev2, sev3 or sev4.", first)
 	} else {
-		req.Title = c.args
+		req.Title = args
 	}
 	return c.Open(c.ctx, req)
 }
@@ -61,6 +72,7 @@ func (s *Service) Open(ctx context.Context, req OpenRequest) (Result, error) {
 		Title:        req.Title,
 		Description:  strings.TrimSpace(req.Description),
 		Severity:     req.Severity,
+		Private:      req.Private,
 		Status:       incidentbot.StatusInvestigating,
 		TeamID:       req.TeamID,
 		Declarer:     req.UserID,
@@ -82,6 +94,10 @@ func (s *Service) Open(ctx context.Context, req OpenRequest) (Result, error) {
 	}
 	s.observe(stored)
 	reply := fmt.Sprintf("Opening *%s* (%s): %s — its channel is being created and you will be invited.", stored.Key(), stored.Severity, slacktext.Escape(stored.Title))
+	if stored.Private {
+		reply = fmt.Sprintf("Opening *%s* (%s, private): %s — its private channel is being created and you will be invited; "+
+			"nothing is announced, and only its members see it.", stored.Key(), stored.Severity, slacktext.Escape(stored.Title))
+	}
 	if len(stored.Pager) > 0 {
 		reply += " PagerDuty is being paged."
 	}
@@ -121,7 +137,7 @@ func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) e
 	plain := PlainChannelName(s.cfg.ChannelPrefix, inc.ID)
 	name, id := base, ""
 	for n := 2; ; n++ {
-		id, err = s.deps.Channels.CreateChannel(ctx, name)
+		id, err = s.deps.Channels.CreateChannel(ctx, name, inc.Private)
 		if err == nil {
 			break
 		}
@@ -159,7 +175,7 @@ func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) e
 	if err := s.postHeader(ctx, inc); err != nil {
 		errs = append(errs, err)
 	}
-	if s.cfg.AnnounceChannel != "" {
+	if s.cfg.AnnounceChannel != "" && !inc.Private {
 		text := fmt.Sprintf(":rotating_light: *%s* (%s) opened by %s: %s — join %s", inc.Key(), inc.Severity, mention(inc.Declarer), slacktext.Escape(inc.Title), channelLink(inc))
 		if _, err := s.deps.Poster.Post(ctx, s.cfg.AnnounceChannel, text); err != nil {
 			errs = append(errs, fmt.Errorf("announce %s: %w", inc.Key(), err))
@@ -258,7 +274,7 @@ func (s *Service) channelRefused(ctx context.Context, inc *incidentbot.Incident,
 	if _, err := s.deps.Poster.Post(ctx, stored.Declarer, refusedText(stored, why)); err != nil {
 		errs = append(errs, fmt.Errorf("tell the declarer of %s that its channel was refused: %w", stored.Key(), err))
 	}
-	if s.cfg.AnnounceChannel != "" {
+	if s.cfg.AnnounceChannel != "" && !stored.Private {
 		text := fmt.Sprintf(":rotating_light: *%s* (%s) opened by %s: %s — it has no channel: Slack refused to create one. "+
 			"Act on it from any channel by naming it: `/incident status %s <update>`.",
 			stored.Key(), stored.Severity, mention(stored.Declarer), slacktext.Escape(stored.Title), stored.Key())

@@ -228,8 +228,13 @@ func (s *Service) finishPager(ctx context.Context, inc *incidentbot.Incident, a 
 	return nil
 }
 
-// alert is the PagerDuty alert of a trigger action.
+// alert is the PagerDuty alert of a trigger action. A private incident's
+// alert says only "INC-<n> (private, sevN)" and links its channel: no
+// title, status, reason or channel name (which is made of the title).
 func (s *Service) alert(inc *incidentbot.Incident, a incidentbot.PagerAction) incidentbot.Alert {
+	if inc.Private {
+		return s.privateAlert(inc, a)
+	}
 	title := slacktext.Decode(inc.Title)
 	summary := fmt.Sprintf("%s [%s] %s", inc.Key(), a.Severity, title)
 	if a.DedupKey != "" && a.Reason != "" {

@@ -49,11 +49,12 @@ type Poster interface {
 
 // Channels creates and sets up channels.
 type Channels interface {
-	// CreateChannel creates a public channel. A taken name fails with code
+	// CreateChannel creates a channel, private when private is set (a
+	// private incident's). A taken name fails with code
 	// EConflict, a name Slack refuses (invalid_name_specials…) with
 	// EInvalid, and a workspace that forbids apps to create channels
 	// (restricted_action) with EForbidden.
-	CreateChannel(ctx context.Context, name string) (channelID string, err error)
+	CreateChannel(ctx context.Context, name string, private bool) (channelID string, err error)
 	// Invite adds users to a channel; users already in it are not an error.
 	Invite(ctx context.Context, channelID string, users ...string) error
 	// Pin pins a message.
@@ -128,6 +129,9 @@ type Deps struct {
 	// Emails finds owners' emails for the tracker's assignees; nil leaves
 	// issues unassigned.
 	Emails Emails
+	// Members says who is in a channel: who may see a private incident.
+	// Nil shows a private incident only to its declarer.
+	Members Members
 	// Observer is told of every incident written; nil tells nobody.
 	Observer Observer
 	// Now is the clock; nil means time.Now.
@@ -372,6 +376,10 @@ func (c *call) incident(usage string) (*incidentbot.Incident, error) {
 			here.Key(), key, key, key)
 	}
 	inc, err := c.store.Incident(c.ctx, c.target)
+	if err == nil && here == nil && !c.Visible(c.ctx, inc, c.inv.UserID) {
+		// For a non-member a private incident is not there at all.
+		inc, err = nil, incidentbot.Errorf(incidentbot.ENotFound, "%s is private", key)
+	}
 	if incidentbot.ErrorCode(err) == incidentbot.ENotFound {
 		return nil, &incidentbot.Error{Code: incidentbot.ENotFound, Message: key + " does not exist. `/incident list` shows the open incidents.", Err: err}
 	}

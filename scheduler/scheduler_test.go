@@ -47,7 +47,7 @@ type post struct {
 	channel, text string
 }
 
-func (r *recorder) CreateChannel(ctx context.Context, name string) (string, error) {
+func (r *recorder) CreateChannel(ctx context.Context, name string, private bool) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.channel++

@@ -336,6 +336,12 @@ func TestManifestMatchesCode(t *testing.T) {
 	w.eventually("a reminder", func() bool { return len(w.reminders(c)) > 0 })
 	w.eventually("the draft", func() bool { return len(w.uploads(c, "INC-1-postmortem.md")) == 1 })
 	w.eventually("carol on call", func() bool { ch, _ := w.emu.Channel(c); return contains(ch.Members, w.carol) })
+	// A private incident: a private channel, invitations into it, its members.
+	p := w.openIncident(w.alice, "--private sev3 Secret", "inc-2-secret")
+	w.cmd(w.alice, p, "role scribe <@"+w.bob+">")
+	w.eventually("bob in the private channel", func() bool { ch, _ := w.emu.Channel(p); return contains(ch.Members, w.bob) })
+	w.cmd(w.carol, w.general, "list")
+	w.home(w.alice)
 	omu.Lock()
 	offset = 48 * time.Hour
 	omu.Unlock()
@@ -351,7 +357,12 @@ func TestManifestMatchesCode(t *testing.T) {
 		"chat.postMessage": "chat:write", "chat.update": "chat:write", "chat.postEphemeral": "chat:write",
 		"pins.add": "pins:write", "users.info": "users:read", "users.lookupByEmail": "users:read.email",
 		"files.getUploadURLExternal": "files:write", "files.completeUploadExternal": "files:write",
-		"views.open": "",
+		"views.open": "", "views.publish": "", "conversations.members": "channels:read",
+	}
+	// The scope of a method called on a private channel, where it differs.
+	privateScopeOf := map[string]string{
+		"conversations.invite": "groups:write", "conversations.info": "groups:read", "conversations.members": "groups:read",
+		"conversations.history": "groups:history", "conversations.replies": "groups:history",
 	}
 	used := map[string]bool{"commands": true, "channels:history": true, "pins:read": true, "reactions:read": true, // slash command; events
 		"channels:read": true, "groups:read": true} // channel_* and member_*_channel; group_* events
@@ -364,11 +375,18 @@ func TestManifestMatchesCode(t *testing.T) {
 			t.Errorf("the bot calls %s, whose scope this test does not know", call.Method)
 			continue
 		}
+		if ch, ok := w.emu.Channel(call.Params.Get("channel")); ok && ch.IsPrivate && privateScopeOf[call.Method] != "" {
+			scope = privateScopeOf[call.Method]
+		}
+		if call.Method == "conversations.create" && call.Params.Get("is_private") == "true" {
+			scope = "groups:write"
+		}
 		if scope != "" {
 			used[scope] = true
 		}
 	}
 	used["channels:history"] = true // conversations.history backfill after reconnects, message.channels
+	used["groups:history"] = true   // the same in private incident channels, message.groups
 
 	var manifest struct {
 		OAuth struct {
