@@ -61,7 +61,7 @@ func (c *call) action() (Result, error) {
 		return duplicateReply(inc), nil
 	}
 	msg := fmt.Sprintf(":clipboard: *%s* %s — %s", a.Key(), slacktext.Escape(a.Text), describeOwnerDue(a))
-	reply := fmt.Sprintf("Recorded %s.", a.Key()) + c.trackerNote()
+	reply := fmt.Sprintf("Recorded %s.", a.Key()) + c.trackerNote(inc)
 	if a.Owner == "" || a.Due == "" {
 		reply += " It has no " + missing(a) + " yet: items without both are flagged in the post-mortem. Add them with `" + c.actionCmd() + " " + a.Key() + " @owner due:+7d`."
 	}

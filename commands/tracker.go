@@ -46,9 +46,11 @@ type Emails interface {
 // the same update as the change that asks for it. Nothing is queued
 // without a tracker, nor, for a change, for an item that has no issue and
 // none coming (recorded before the tracker was configured, or whose
-// creation failed for good).
+// creation failed for good). A private incident's items are never mirrored:
+// a tracker is visible to people outside its channel, and the item's text
+// would tell them of it.
 func (s *Service) trackItem(inc *incidentbot.Incident, kind incidentbot.TrackerActionKind, n int, by string, now time.Time) {
-	if s.deps.Tracker == nil {
+	if s.deps.Tracker == nil || inc.Private {
 		return
 	}
 	if kind != incidentbot.TrackCreate {
@@ -69,8 +71,8 @@ func (s *Service) trackItem(inc *incidentbot.Incident, kind incidentbot.TrackerA
 
 // trackerNote is what the reply to a new item adds when it goes to the
 // tracker.
-func (s *Service) trackerNote() string {
-	if s.deps.Tracker == nil {
+func (s *Service) trackerNote(inc *incidentbot.Incident) string {
+	if s.deps.Tracker == nil || inc.Private {
 		return ""
 	}
 	return fmt.Sprintf(" It is being created as a %s issue; the channel will hear when it is.", incidentbot.TrackerName(s.deps.Tracker.Name()))
