@@ -134,6 +134,9 @@ func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) e
 		}
 	}()
 	base := channelName(s.cfg.ChannelPrefix, inc.ID, inc.Title, s.userNames(ctx))
+	// The attempt's time, taken before Slack is asked: a refusal counts from
+	// it, whenever its record is written.
+	attempted := s.now()
 	plain := PlainChannelName(s.cfg.ChannelPrefix, inc.ID)
 	name, id := base, ""
 	for n := 2; ; n++ {
@@ -149,7 +152,7 @@ func (s *Service) setUpChannel(ctx context.Context, inc *incidentbot.Incident) e
 			base, name, n = plain, plain, 1
 			continue
 		case code == incidentbot.EForbidden:
-			return s.channelRefused(ctx, inc, err)
+			return s.channelRefused(ctx, inc, attempted, err)
 		}
 		return fmt.Errorf("create the channel of %s: %w", inc.Key(), err)
 	}
@@ -245,13 +248,13 @@ func (r *refusal) Error() string { return r.err.Error() }
 func (r *refusal) Unwrap() error { return r.err }
 
 // channelRefused records that Slack refused to create inc's channel with
-// cause (code EForbidden): ChannelRefusedAt is the attempt's time, and the
+// cause (code EForbidden): ChannelRefusedAt is the attempt's time (at, taken before the call), and the
 // first time also ChannelRefused and a channel_refused timeline event.
 // That first time it tells the declarer by DM, in one message, what
 // happened and what to do, and announces the incident without a channel.
 // It returns a *refusal wrapping cause, joined with what failed.
-func (s *Service) channelRefused(ctx context.Context, inc *incidentbot.Incident, cause error) error {
-	now := s.now()
+func (s *Service) channelRefused(ctx context.Context, inc *incidentbot.Incident, at time.Time, cause error) error {
+	now := at
 	why := incidentbot.ErrorMessage(cause)
 	first := false
 	stored, _, err := s.updateIncident(ctx, inc.ID, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
