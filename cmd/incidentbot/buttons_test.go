@@ -244,3 +244,19 @@ func ofKind(evs []incidentbot.TimelineEvent, kind incidentbot.EventKind) []incid
 	}
 	return out
 }
+
+// TestOnCallCommanderDM: the PagerDuty on-call made commander gets the
+// commander's DM, once.
+func TestOnCallCommanderDM(t *testing.T) {
+	_, env := withPD(t)
+	w := newWorld(t, slackemu.Config{})
+	bot := w.start(env)
+	c := w.openIncident(w.alice, "sev1 Payments down", "inc-1-payments-down")
+	w.eventually("the on-call's DM", func() bool { return len(w.emu.DMs(w.carol)) > 0 })
+	wantAll(t, "on-call DM", w.emu.DMs(w.carol)[0], "*Incident commander* of *INC-1*", "<#"+c+">", "Coordinate")
+	settle()
+	if n := len(w.emu.DMs(w.carol)); n != 1 {
+		t.Errorf("the on-call got %d DMs, want 1", n)
+	}
+	bot.stop(t)
+}
