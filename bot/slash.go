@@ -121,6 +121,14 @@ type viewErrors struct {
 }
 
 func (b *Bot) onInteractive(ctx context.Context, env *envelope, cb slack.InteractionCallback) {
+	switch {
+	case cb.Type == slack.InteractionTypeBlockActions:
+		b.onClick(ctx, env, cb) // buttons.go
+		return
+	case cb.Type == slack.InteractionTypeViewSubmission && formSubcommand[cb.View.CallbackID].name != "":
+		b.onHeaderForm(ctx, env, cb)
+		return
+	}
 	if cb.Type != slack.InteractionTypeViewSubmission || cb.View.CallbackID != modalCallback {
 		b.ack(env, nil)
 		return

@@ -40,6 +40,12 @@ func (c *call) action() (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	return c.addAction(text, owner, due)
+}
+
+// addAction records a new action item, as `/incident action` does; due is
+// a date (DateLayout) or "".
+func (c *call) addAction(text, owner, due string) (Result, error) {
 	inc, err := c.incident(actionUsage)
 	if err != nil {
 		return Result{}, err

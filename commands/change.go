@@ -85,6 +85,12 @@ func (c *call) role() (Result, error) {
 			return Result{}, invalid(roleUsage, "%q is not a Slack user mention: type @ and pick the person, or write `me`.", who)
 		}
 	}
+	return c.assignRole(role, user)
+}
+
+// assignRole gives role to user, as `/incident role` does, and DMs them
+// what the role does.
+func (c *call) assignRole(role incidentbot.Role, user string) (Result, error) {
 	inc, err := c.openIncident(roleUsage)
 	if err != nil {
 		return Result{}, err
@@ -121,7 +127,7 @@ func (c *call) role() (Result, error) {
 	}
 	return Result{
 		Reply:    fmt.Sprintf("<@%s> is now the %s of %s.", user, role.Title(), inc.Key()),
-		Followup: followups(invite, c.tellAndRefresh(inc, text)),
+		Followup: followups(invite, c.tellAndRefresh(inc, text), c.roleDM(inc, role, user)),
 	}, nil
 }
 
@@ -137,6 +143,12 @@ func (c *call) status() (Result, error) {
 	if text == "" {
 		return Result{}, invalid(statusUsage, "A status update needs text: what is known, what is being done, when the next update comes.")
 	}
+	return c.postStatus(st, explicit, text)
+}
+
+// postStatus records a status update with text, setting the status to st
+// when explicit, as `/incident status` does.
+func (c *call) postStatus(st incidentbot.Status, explicit bool, text string) (Result, error) {
 	inc, err := c.openIncident(statusUsage)
 	if err != nil {
 		return Result{}, err

@@ -20,6 +20,11 @@ func (c *call) hypothesis() (Result, error) {
 	case "reject":
 		return c.decide(incidentbot.OutcomeRejected, rest)
 	}
+	return c.addHypothesis(c.args)
+}
+
+// addHypothesis records hypothesis text, as `/incident hypothesis` does.
+func (c *call) addHypothesis(text string) (Result, error) {
 	inc, err := c.incident(hypothesisUsage)
 	if err != nil {
 		return Result{}, err
@@ -27,7 +32,7 @@ func (c *call) hypothesis() (Result, error) {
 	now := c.now()
 	var h incidentbot.Hypothesis
 	inc, applied, err := c.update(inc.ID, false, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
-		h = incidentbot.Hypothesis{ID: len(i.Hypotheses) + 1, Text: c.args, Author: c.inv.UserID, CreatedAt: now, Outcome: incidentbot.OutcomeOpen}
+		h = incidentbot.Hypothesis{ID: len(i.Hypotheses) + 1, Text: text, Author: c.inv.UserID, CreatedAt: now, Outcome: incidentbot.OutcomeOpen}
 		i.Hypotheses = append(i.Hypotheses, h)
 		ev := c.event(incidentbot.EventHypothesis, now)
 		ev.Ref, ev.Text = h.Key(), h.Text

@@ -303,7 +303,7 @@ func refusedText(inc *incidentbot.Incident, why string) string {
 
 // postHeader posts and pins the header and records its ts.
 func (s *Service) postHeader(ctx context.Context, inc *incidentbot.Incident) error {
-	ts, err := s.deps.Poster.Post(ctx, inc.ChannelID, headerText(inc))
+	ts, err := s.postMessage(ctx, inc.ChannelID, HeaderMessage(inc))
 	if err != nil {
 		return fmt.Errorf("post the header of %s: %w", inc.Key(), err)
 	}
@@ -356,7 +356,7 @@ func (s *Service) updateHeader(ctx context.Context, id int64) error {
 	if inc.ChannelID == "" || inc.HeaderTS == "" || inc.ChannelGone != "" {
 		return nil
 	}
-	if err := s.deps.Poster.Update(ctx, inc.ChannelID, inc.HeaderTS, headerText(inc)); err != nil {
+	if err := s.updateMessage(ctx, inc.ChannelID, inc.HeaderTS, HeaderMessage(inc)); err != nil {
 		return fmt.Errorf("update the header of %s: %w", inc.Key(), s.goneWork(ctx, inc, err))
 	}
 	return nil

@@ -149,7 +149,13 @@ func (s *Service) DeliverPager(ctx context.Context, id int64, backoff func(attem
 				mutate, msg, callErr = s.bringOnCall(ctx, inc, calls, now)
 			}
 		}
+		mutate, madeCommander := watchCommander(mutate)
 		recErr := s.finishPager(ctx, inc, a, callErr, mutate, msg, now, backoff)
+		if recErr == nil && *madeCommander != "" {
+			if err := s.roleDM(inc, incidentbot.RoleCommander, *madeCommander)(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		if callErr != nil {
 			errs = append(errs, fmt.Errorf("%s for %s: %w", pagerWhat(a.Kind), inc.Key(), callErr))
 		}
@@ -161,6 +167,26 @@ func (s *Service) DeliverPager(ctx context.Context, id int64, backoff func(attem
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// watchCommander wraps a pager outcome's mutate so that the returned
+// string holds, after the outcome is recorded, whom it made commander
+// ("" for nobody): they are told what the role does.
+func watchCommander(mutate func(*incidentbot.Incident) []incidentbot.TimelineEvent) (func(*incidentbot.Incident) []incidentbot.TimelineEvent, *string) {
+	who := new(string)
+	if mutate == nil {
+		return nil, who
+	}
+	return func(i *incidentbot.Incident) []incidentbot.TimelineEvent {
+		*who = ""
+		evs := mutate(i)
+		for _, e := range evs {
+			if e.Kind == incidentbot.EventRole && e.Ref == string(incidentbot.RoleCommander) {
+				*who = e.To
+			}
+		}
+		return evs
+	}, who
 }
 
 // pagerWhat names what a pager action of kind asks, for messages.

@@ -116,6 +116,9 @@ type Deps struct {
 	Channels  Channels
 	Files     Files
 	Directory Directory
+	// Messenger posts the messages with buttons (the pinned header); nil
+	// posts their text alone, with Poster.
+	Messenger Messenger
 	// Drafts renders post-mortems; nil disables them.
 	Drafts Drafter
 	// Pager pages PagerDuty; nil when not configured.
@@ -142,9 +145,14 @@ type Deps struct {
 	OnReminder func()
 }
 
-// SlackDeps returns Deps whose four Slack capabilities are slack.
+// SlackDeps returns Deps whose four Slack capabilities are slack, and
+// its Messenger when slack implements one.
 func SlackDeps(slack Slack) Deps {
-	return Deps{Poster: slack, Channels: slack, Files: slack, Directory: slack}
+	d := Deps{Poster: slack, Channels: slack, Files: slack, Directory: slack}
+	if m, ok := slack.(Messenger); ok {
+		d.Messenger = m
+	}
+	return d
 }
 
 // Service handles /incident commands.

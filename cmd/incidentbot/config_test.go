@@ -117,6 +117,9 @@ func TestDemo(t *testing.T) {
 		"hypothesis_rejected",
 		`message_edited       Bob (database)   "p99 on /checkout is 9s, errors are pool timeouts to db-3" (was`,
 		"incident_resolved",
+		"Alice (on call) clicks [Post update] on the pinned header",
+		"Alice (on call) fills in the form (status: identified",
+		"*Status update* — *identified*",
 	} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("demo output lacks %q", s)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/commands"
 	"github.com/incidentbot/incidentbot/internal/pagerdutyemu"
 	"github.com/incidentbot/incidentbot/internal/slackemu"
 	"github.com/incidentbot/incidentbot/slacktext"
@@ -80,8 +81,9 @@ func Play(t *Transcript, cast Cast) error {
 		d.Cmd(bob, c, "hypothesis reject H2 db-3 is healthy, no failover in its logs")
 		d.Cmd(bob, c, "hypothesis confirm H1 pool stays at max after the deploy; leak in the retry path")
 	})
-	d.Step("Status updates, severity, mitigation", func() {
-		d.Cmd(alice, c, "status identified Connection leak in checkout v2.3; rolling back")
+	d.Step("Status updates (the first one with the header's Post update button and its form), severity, mitigation", func() {
+		trigger := d.Click(alice, c, commands.ButtonStatus, "Post update")
+		d.Fill(alice, trigger, []Input{{commands.InputStatus, "identified"}, {commands.InputUpdate, "Connection leak in checkout v2.3; rolling back"}})
 		d.Cmd(alice, c, "severity sev1")
 		emu.PinMessage(alice, c, reply)
 		d.Cmd(alice, c, "status monitoring Rolled back to v2.2; p99 back to 300ms")
@@ -118,6 +120,63 @@ func (d *Transcript) Cmd(user, channel, text string) {
 	fmt.Fprintf(d.w, "  %s types: /incident %s\n", d.names[user], text)
 	if _, err := d.emu.SlashCommand(ctx, user, channel, text); err != nil {
 		fmt.Fprintf(d.w, "  (the command failed: %v)\n", err)
+	}
+	d.settle()
+	d.flush()
+}
+
+// Click clicks, as user, the button actionID (labelled label) of the
+// pinned header of channel, prints what it caused, and returns the click's
+// trigger id ("" when it failed), which names the form it opened.
+func (d *Transcript) Click(user, channel, actionID, label string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fmt.Fprintf(d.w, "  %s clicks [%s] on the pinned header\n", d.names[user], label)
+	ch, _ := d.emu.Channel(channel)
+	if len(ch.Pins) == 0 {
+		fmt.Fprintln(d.w, "  (the channel has no pinned header)")
+		return ""
+	}
+	res, err := d.emu.ClickButton(ctx, user, channel, ch.Pins[0], actionID, "")
+	if err != nil {
+		fmt.Fprintf(d.w, "  (the click failed: %v)\n", err)
+	}
+	d.settle()
+	d.flush()
+	return res.TriggerID
+}
+
+// Input is one input of a form and what is entered in it.
+type Input struct{ Name, Value string }
+
+// Fill fills in, as user, the form that trigger opened and submits it,
+// and prints what it caused.
+func (d *Transcript) Fill(user, trigger string, inputs []Input) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var view slackemu.View
+	for _, v := range d.emu.Views() {
+		if trigger != "" && v.TriggerID == trigger {
+			view = v
+		}
+	}
+	if view.ID == "" {
+		fmt.Fprintln(d.w, "  (no form opened)")
+		return
+	}
+	values := map[string]map[string]string{}
+	var shown []string
+	for _, in := range inputs {
+		values[in.Name] = map[string]string{in.Name: in.Value}
+		shown = append(shown, in.Name+": "+in.Value)
+	}
+	fmt.Fprintf(d.w, "  %s fills in the form (%s) and submits it\n", d.names[user], strings.Join(shown, " · "))
+	res, err := d.emu.SubmitForm(ctx, user, view.ID, values)
+	switch {
+	case err != nil:
+		fmt.Fprintf(d.w, "  (the submission failed: %v)\n", err)
+	case res.ResponseAction == "errors":
+		fmt.Fprintf(d.w, "  (the form stays open: %v)\n", res.Errors)
 	}
 	d.settle()
 	d.flush()
