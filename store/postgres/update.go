@@ -120,6 +120,9 @@ func (u *updater) loop() {
 		u.groups.Add(1)
 		u.grouped.Add(int64(len(group)))
 		for _, cl := range group {
+			if cl.alone {
+				u.alone.Add(1)
+			}
 			cl.events = nil
 			close(cl.done)
 		}
@@ -162,7 +165,6 @@ func (u *updater) commit(group []*updateCall) {
 	for _, cl := range live {
 		cl.inc, cl.applied, cl.err, cl.alone = nil, false, nil, true
 	}
-	u.alone.Add(int64(len(live)))
 }
 
 // rolledBack reports whether a transaction that failed with err is known
