@@ -38,6 +38,18 @@
 // count. A lone call commits at once; a burst shares round trips and WAL
 // flushes in groups that grow with the load.
 //
+// UpdateIncident has a group commit of its own, an updater goroutine per
+// DB (update.go), because many commands update one incident at once: in
+// one transaction it locks the fences' lease rows for share and the
+// incidents' rows (in id order) and reads the command keys applied, all
+// in one batch; runs each call's fn, per incident in arrival order, on a
+// copy of the record as the calls before it left it; then writes each
+// record once, all the calls' events (Seq in call order, duplicates
+// skipped) and command keys, and COMMIT, in one batch. A call's own
+// failure (a lost fence, a missing incident, a key already applied, fn's
+// error, a taken channel) goes to it alone and its copy is dropped; if the
+// transaction fails, each call runs again in a transaction of its own.
+//
 // # Schema
 //
 // The schema is created and migrated by versioned SQL migrations embedded

@@ -149,13 +149,27 @@ func (db *DB) CreateIncident(ctx context.Context, inc *incidentbot.Incident, ded
 // cannot change the id: it is set back. It returns a copy of the stored
 // incident with applied=true.
 //
+// The calls that arrive while this replica commits the previous group of
+// updates share the next transaction (group commit): each incident's row
+// is locked once, the calls' fns run one after the other in arrival order,
+// each on a copy of the incident as the calls before it left it, and the
+// result is written with all their events and dedup keys. A call that
+// fails (fn's error, a dedup key already applied, a taken channel, a lost
+// fence) leaves the others and its copy is dropped; if the transaction
+// itself fails, each call runs again alone.
+//
 // fn may be called more than once (when the transaction lost a race the
 // database detected and runs again), each time with a fresh copy; it must
-// have no side effects beyond its argument. If fn returns an error,
-// nothing is written and that error is returned unchanged.
+// have no side effects beyond its argument and must not call the store. If
+// fn returns an error, nothing is written for this call and that error is
+// returned unchanged.
 //
 // If dedupKey != "" and was already applied to this incident, fn is not
 // called and it returns the current incident with applied=false.
+//
+// A ctx that carries a fence (incidentbot.ContextWithFence) makes the
+// update conditional on that lease: it fails with EConflict, writing
+// nothing, when the lease is no longer held at the fence's epoch.
 //
 // It fails with ENotFound ("INC-7 does not exist") for a missing incident,
 // with EConflict when the new ChannelID belongs to another incident, with
@@ -167,6 +181,29 @@ func (db *DB) UpdateIncident(ctx context.Context, id int64, dedupKey string, fn 
 		return nil, false, err
 	}
 	start := time.Now()
+	if db.update != nil && !db.singleUpdates {
+		cl := &updateCall{ctx: ctx, op: op, id: id, key: dedupKey, fn: fn, done: make(chan struct{})}
+		cl.fence, cl.fenced = incidentbot.FenceFrom(ctx)
+		if err := db.update.run(cl); err != nil {
+			db.observe(start, err)
+			return nil, false, err
+		}
+		if !cl.alone {
+			db.observe(start, cl.dbErr)
+			if cl.err != nil {
+				return nil, false, cl.err
+			}
+			return cl.inc.Clone(), cl.applied, nil
+		}
+	}
+	return db.updateAlone(ctx, op, start, id, dedupKey, fn)
+}
+
+// updateAlone is UpdateIncident in a transaction of its own, retried when
+// it loses a race the database detects; it tells OnWrite of the time since
+// start. It is the path of a call that its group could not commit, and of
+// every call when singleUpdates is set.
+func (db *DB) updateAlone(ctx context.Context, op string, start time.Time, id int64, dedupKey string, fn func(*incidentbot.Incident) ([]incidentbot.TimelineEvent, error)) (inc *incidentbot.Incident, applied bool, err error) {
 	var userErr error
 	err = db.tx(ctx, func(tx pgx.Tx) error {
 		inc, applied, userErr = nil, false, nil

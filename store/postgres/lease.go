@@ -90,17 +90,25 @@ func checkFence(ctx context.Context, tx pgx.Tx, op string) error {
 		return nil
 	}
 	var held bool
-	err := tx.QueryRow(ctx, `
-SELECT EXISTS (SELECT 1 FROM leases WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > now() FOR SHARE)`,
-		f.Name, f.Holder, f.Epoch).Scan(&held)
-	if err != nil {
+	if err := tx.QueryRow(ctx, fenceHeld, f.Name, f.Holder, f.Epoch).Scan(&held); err != nil {
 		return err
 	}
 	if !held {
-		return &incidentbot.Error{Code: incidentbot.EConflict, Op: op,
-			Message: fmt.Sprintf("this replica (%s) no longer holds the %s lease of epoch %d; another replica does this work now", f.Holder, f.Name, f.Epoch)}
+		return fenceLost(op, f)
 	}
 	return nil
+}
+
+// fenceHeld reports whether the lease $1 is held by $2 at epoch $3, and
+// locks its row for share until the transaction ends.
+const fenceHeld = `
+SELECT EXISTS (SELECT 1 FROM leases WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > now() FOR SHARE)`
+
+// fenceLost is the EConflict error of a write whose fence f no longer holds
+// its lease.
+func fenceLost(op string, f incidentbot.Fence) error {
+	return &incidentbot.Error{Code: incidentbot.EConflict, Op: op,
+		Message: fmt.Sprintf("this replica (%s) no longer holds the %s lease of epoch %d; another replica does this work now", f.Holder, f.Name, f.Epoch)}
 }
 
 // interval formats d for PostgreSQL's interval type.

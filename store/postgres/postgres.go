@@ -60,6 +60,12 @@ type DB struct {
 	timeout  time.Duration
 	onWrite  func(time.Duration, error)
 	commit   *committer // nil when read-only
+	update   *updater   // nil when read-only
+
+	// singleUpdates makes UpdateIncident run each call in a transaction
+	// of its own, as before group commit: for the benchmark that compares
+	// the two. Set before the first call.
+	singleUpdates bool
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -127,6 +133,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	}
 	if !opts.ReadOnly {
 		db.commit = newCommitter(db)
+		db.update = newUpdater(db)
 	}
 	return db, nil
 }
@@ -249,6 +256,9 @@ func (db *DB) Close() error {
 		close(db.closed)
 		if db.commit != nil {
 			db.commit.stop()
+		}
+		if db.update != nil {
+			db.update.stop()
 		}
 		db.pool.Close()
 	})
