@@ -121,6 +121,9 @@ type viewErrors struct {
 }
 
 func (b *Bot) onInteractive(ctx context.Context, env *envelope, cb slack.InteractionCallback) {
+	if b.onShortcut(ctx, env, cb) { // shortcut.go
+		return
+	}
 	if cb.Type != slack.InteractionTypeViewSubmission || cb.View.CallbackID != modalCallback {
 		b.ack(env, nil)
 		return
