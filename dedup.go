@@ -44,6 +44,18 @@ func FileReactionKey(fileID, user string) string { return keyOf("react:file:", f
 // ts.
 func PinKey(ts string) string { return keyOf("pin:", ts) }
 
+// TimelineAddKey is the key of adding the message ts of channel, from
+// outside the incident channel, to an incident's timeline with the message
+// shortcut: "added:<channel>:<ts>". It is per message, not per user: a
+// message is added to an incident once, whoever adds it again. "" when
+// channel or ts is empty.
+func TimelineAddKey(channel, ts string) string {
+	if channel == "" || ts == "" {
+		return ""
+	}
+	return "added:" + channel + ":" + ts
+}
+
 // EventKey is the key of an Events API delivery by its event_id, which
 // Slack keeps across redeliveries: "event:<eventID>". It keys what has no
 // ts to be keyed by (a message without ts). "" for an empty id.

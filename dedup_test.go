@@ -21,6 +21,9 @@ func TestDedupKeys(t *testing.T) {
 		{"open without id", OpenKey(""), ""},
 		{"file reaction", FileReactionKey("F0123ABC", "U123"), "react:file:F0123ABC:U123"},
 		{"event", EventKey("Ev0123ABC"), "event:Ev0123ABC"},
+		{"added to a timeline", TimelineAddKey("C0123ABC", "1700000000.000100"), "added:C0123ABC:1700000000.000100"},
+		{"added without channel", TimelineAddKey("", "1700000000.000100"), ""},
+		{"added without ts", TimelineAddKey("C0123ABC", ""), ""},
 		// Without a ts (or id) there is no key: never one shared by all.
 		{"message without ts", MessageKey(""), ""},
 		{"edit without ts", EditKey("", "1700000060.000200"), ""},

@@ -13,7 +13,7 @@ const (
 	EventDeleted    EventKind = "message_deleted" // PrevText is the deleted text
 	EventFileShared EventKind = "file_shared"     // a message with files; Files set
 	EventPinned     EventKind = "pinned"          // a message pinned; TS is the pinned message
-	EventKeyMarked  EventKind = "key_event"       // :pushpin: reaction; TS is the marked message
+	EventKeyMarked  EventKind = "key_event"       // :pushpin: reaction or the message shortcut; TS is the marked message
 
 	EventOpened        EventKind = "incident_opened"
 	EventChannel       EventKind = "channel_created" // Ref is the channel ID, Text its name
@@ -38,6 +38,13 @@ const (
 	EventOnCall        EventKind = "oncall"
 	EventPostmortem    EventKind = "postmortem_posted"
 	EventNotice        EventKind = "notice" // something the bot told the channel (a failure, a pending action)
+	// EventTimelineAdded is a message from outside the incident channel
+	// added with the message shortcut "Add to incident timeline": At is the
+	// message's time, Actor its author (a user ID, or a bot ID), Text its
+	// text as Slack sent it, Ref its permalink ("" when Slack gave none), From
+	// who added it, To the channel it is in. TS is left empty: it is not a
+	// message of the incident channel.
+	EventTimelineAdded EventKind = "timeline_added"
 
 	// The channel's life, as Slack reports it or the bot finds it.
 	EventChannelArchived   EventKind = "channel_archived"   // Actor archived it

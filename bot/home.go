@@ -115,7 +115,7 @@ func homeView(d commands.HomeData) slack.HomeTabViewRequest {
 		if a.Overdue {
 			due = ":warning: *overdue* (" + due + ")"
 		}
-		lines = append(lines, fmt.Sprintf("• *%s %s* %s — %s — %s", a.Incident.Key(), a.Item.Key(), slacktext.Escape(a.Item.Text), due, homeChannel(a.Incident)))
+		lines = append(lines, fmt.Sprintf("• *%s %s* %s — %s — %s%s", a.Incident.Key(), a.Item.Key(), slacktext.Escape(a.Item.Text), due, homeChannel(a.Incident), a.IssueLink()))
 	}
 	if len(lines) == 0 {
 		lines = []string{"No open action items. Items given to you with `/incident action <text> @you due:+7d` show up here; " +

@@ -121,6 +121,9 @@ type viewErrors struct {
 }
 
 func (b *Bot) onInteractive(ctx context.Context, env *envelope, cb slack.InteractionCallback) {
+	if b.onShortcut(ctx, env, cb) { // shortcut.go
+		return
+	}
 	switch {
 	case cb.Type == slack.InteractionTypeBlockActions:
 		b.onClick(ctx, env, cb) // buttons.go

@@ -38,6 +38,11 @@ type HomeAction struct {
 	Overdue bool
 }
 
+// IssueLink is " — <url|key>" (Slack mrkdwn; the key alone when the
+// issue has no safe URL) for an item mirrored to the team's tracker, and
+// "" for one that is not (yet).
+func (a HomeAction) IssueLink() string { return issueLink(a.Item) }
+
 // Home returns what user's App Home shows, read afresh from the store. It
 // fails when the store cannot be read.
 func (s *Service) Home(ctx context.Context, user string) (HomeData, error) {

@@ -130,7 +130,8 @@ func isReply(ev *incidentbot.TimelineEvent) bool {
 
 // keyEvents picks the key-event timeline: opening, impact start, status
 // updates, severity and role changes, pinned and :pushpin:-marked messages
-// (each message once), pages, missed status updates, the channel's life
+// (each message once), messages from other channels added with the message
+// shortcut, pages, missed status updates, the channel's life
 // (archived, deleted, unusable, usable again, refused), resolution.
 func keyEvents(inc *incidentbot.Incident, events []incidentbot.TimelineEvent, order []int, items []logItem, byTS map[string]int, n names) []KeyEvent {
 	var out []KeyEvent
@@ -157,7 +158,8 @@ func keyEvents(inc *incidentbot.Incident, events []incidentbot.TimelineEvent, or
 			incidentbot.EventPage, incidentbot.EventPageResolved, incidentbot.EventOnCall,
 			incidentbot.EventReminder, incidentbot.EventResolved,
 			incidentbot.EventChannelArchived, incidentbot.EventChannelUnarchived, incidentbot.EventChannelDeleted,
-			incidentbot.EventChannelGone, incidentbot.EventChannelBack, incidentbot.EventChannelRefused:
+			incidentbot.EventChannelGone, incidentbot.EventChannelBack, incidentbot.EventChannelRefused,
+			incidentbot.EventTimelineAdded:
 			summary, text = describe(ev, inc, n)
 		case incidentbot.EventPinned, incidentbot.EventKeyMarked:
 			if ev.TS != "" && (ev.TS == inc.HeaderTS || marked[ev.TS]) {
@@ -316,6 +318,19 @@ func describe(ev *incidentbot.TimelineEvent, inc *incidentbot.Incident, n names)
 		return "Post-mortem draft posted" + by, txt
 	case incidentbot.EventNotice:
 		return "Notice from incidentbot", txt
+	case incidentbot.EventTimelineAdded:
+		s := "Message from " + bold(n.name(ev.Actor))
+		if ev.Actor == "" {
+			s = "Message"
+		}
+		s += " in another channel added to the timeline"
+		if ev.From != "" {
+			s += " by " + bold(n.name(ev.From))
+		}
+		if link := messageLink(ev.Ref); link != "" {
+			s += " (" + link + ")"
+		}
+		return s, txt
 	case incidentbot.EventPinned, incidentbot.EventKeyMarked:
 		return "", txt // described by describeMarked
 	case incidentbot.EventChannelArchived:
@@ -552,6 +567,21 @@ func writeFileLink(b *strings.Builder, f incidentbot.File) {
 	b.WriteString("](")
 	writeURL(b, u)
 	b.WriteByte(')')
+}
+
+// messageLink is a markdown link to a Slack message's permalink, or ""
+// when it is not an http(s) link.
+func messageLink(u string) string {
+	u = strings.TrimSpace(u)
+	lower := strings.ToLower(u)
+	if !strings.HasPrefix(lower, "https://") && !strings.HasPrefix(lower, "http://") {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("[message](")
+	writeURL(&b, u)
+	b.WriteByte(')')
+	return b.String()
 }
 
 // writeURL writes u as a link destination that cannot end the link early or

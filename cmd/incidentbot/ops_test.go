@@ -321,7 +321,7 @@ func TestOnlineBackup(t *testing.T) {
 func TestManifestMatchesCode(t *testing.T) {
 	pd, pdEnv := withPD(t)
 	_ = pd
-	w := newWorld(t, slackemu.Config{})
+	w := newWorld(t, slackemu.Config{MessageShortcuts: bot.MessageShortcuts()})
 	pdEnv["INCIDENTBOT_UPDATE_INTERVAL"] = "1s"
 	pdEnv["INCIDENTBOT_ACTION_REMINDER_CRON"] = "@every 1s"
 	var offset time.Duration
@@ -342,6 +342,9 @@ func TestManifestMatchesCode(t *testing.T) {
 	w.eventually("bob in the private channel", func() bool { ch, _ := w.emu.Channel(p); return contains(ch.Members, w.bob) })
 	w.cmd(w.carol, w.general, "list")
 	w.home(w.alice)
+	// The message shortcut, in an incident channel and elsewhere (the form).
+	w.shortcut(w.bob, c, w.emu.PostMessage(w.bob, c, "key"))
+	w.timelineForm(w.bob, w.general, w.emu.PostMessage(w.carol, w.general, "from elsewhere"))
 	omu.Lock()
 	offset = 48 * time.Hour
 	omu.Unlock()
@@ -358,6 +361,7 @@ func TestManifestMatchesCode(t *testing.T) {
 		"pins.add": "pins:write", "users.info": "users:read", "users.lookupByEmail": "users:read.email",
 		"files.getUploadURLExternal": "files:write", "files.completeUploadExternal": "files:write",
 		"views.open": "", "views.publish": "", "conversations.members": "channels:read",
+		"chat.getPermalink": "",
 	}
 	// The scope of a method called on a private channel, where it differs.
 	privateScopeOf := map[string]string{
@@ -367,7 +371,7 @@ func TestManifestMatchesCode(t *testing.T) {
 	used := map[string]bool{"commands": true, "channels:history": true, "pins:read": true, "reactions:read": true, // slash command; events
 		"channels:read": true, "groups:read": true} // channel_* and member_*_channel; group_* events
 	for _, call := range w.emu.Calls("") {
-		if strings.HasPrefix(call.Method, "/") || call.Method == "upload" {
+		if strings.HasPrefix(call.Method, "/") || call.Method == "upload" || call.Method == "response_url" {
 			continue // response_url, the upload URL of files v2
 		}
 		scope, ok := scopeOf[call.Method]
@@ -389,6 +393,12 @@ func TestManifestMatchesCode(t *testing.T) {
 	used["groups:history"] = true   // the same in private incident channels, message.groups
 
 	var manifest struct {
+		Features struct {
+			Shortcuts []struct {
+				Type       string `yaml:"type"`
+				CallbackID string `yaml:"callback_id"`
+			} `yaml:"shortcuts"`
+		} `yaml:"features"`
 		OAuth struct {
 			Scopes struct {
 				Bot []string `yaml:"bot"`
@@ -425,6 +435,15 @@ func TestManifestMatchesCode(t *testing.T) {
 	}
 	if got, want := strings.Join(manifest.Settings.Events.Bot, ","), strings.Join(bot.EventSubscriptions(), ","); got != want {
 		t.Errorf("manifest events %s, the bot records %s", got, want)
+	}
+	var shortcuts []string
+	for _, sc := range manifest.Features.Shortcuts {
+		if sc.Type == "message" {
+			shortcuts = append(shortcuts, sc.CallbackID)
+		}
+	}
+	if got, want := strings.Join(shortcuts, ","), strings.Join(bot.MessageShortcuts(), ","); got != want {
+		t.Errorf("manifest message shortcuts %s, the bot handles %s", got, want)
 	}
 }
 
