@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/incidentbot/incidentbot/internal/pgtest"
 )
 
 var built struct {
@@ -79,10 +81,7 @@ func TestLoadToolQuick(t *testing.T) {
 // checks that BENCHMARKS.md has both columns, every PostgreSQL figure and
 // a verdict per target, and that the schemas it made are gone.
 func TestLoadToolQuickPostgres(t *testing.T) {
-	base := os.Getenv("INCIDENTBOT_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("set INCIDENTBOT_TEST_POSTGRES=postgres://user:pass@127.0.0.1:5432/db?sslmode=disable to run the PostgreSQL tests (.ci/run does)")
-	}
+	base := pgtest.BaseURL(t)
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,15 +16,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/internal/pgtest"
 	"github.com/incidentbot/incidentbot/internal/slackemu"
 	"github.com/incidentbot/incidentbot/store"
 	"github.com/incidentbot/incidentbot/store/postgres"
 )
-
-// envTestPostgres names the variable that enables the tests against a real
-// PostgreSQL (as in store/postgres): the URL of a database in which they
-// may create schemas.
-const envTestPostgres = "INCIDENTBOT_TEST_POSTGRES"
 
 // migrateTarget creates a schema in the test database, owned by a new role
 // with a distinctive password when the test user may create roles, both
@@ -34,10 +29,7 @@ const envTestPostgres = "INCIDENTBOT_TEST_POSTGRES"
 // the variable the test is skipped with the line that says how to run it.
 func migrateTarget(t *testing.T) (target, password string) {
 	t.Helper()
-	base := os.Getenv(envTestPostgres)
-	if base == "" {
-		t.Skip("set " + envTestPostgres + "=postgres://user:pass@127.0.0.1:5432/db?sslmode=disable to run the PostgreSQL tests (.ci/run does)")
-	}
+	base := pgtest.BaseURL(t)
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "ibmig_" + hex.EncodeToString(b[:])
@@ -49,7 +41,7 @@ func migrateTarget(t *testing.T) (target, password string) {
 	defer admin.Close(ctx)
 	u, err := url.Parse(base)
 	if err != nil {
-		t.Fatalf("%s: %v", envTestPostgres, err)
+		t.Fatalf("%s: %v", pgtest.Env, err)
 	}
 	password = "Pw-" + hex.EncodeToString(b[:]) + "-s3cr3t"
 	owner := ""

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
-	"net/url"
 	"os"
 	"os/exec"
 	"sort"
@@ -20,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/incidentbot/incidentbot"
+	"github.com/incidentbot/incidentbot/internal/pgtest"
 	"github.com/incidentbot/incidentbot/internal/slackemu"
 	"github.com/incidentbot/incidentbot/store/postgres"
 )
@@ -31,50 +29,14 @@ import (
 // only when INCIDENTBOT_TEST_POSTGRES names a database in which they may
 // create schemas; each test gets its own schema.
 
-// pgSchemaURL creates an empty schema in the test database, dropped at the
-// test's cleanup, and returns a URL whose search_path is that schema; it
-// skips the test, with the one line that says how to enable it, when
-// INCIDENTBOT_TEST_POSTGRES is not set.
+// pgSchemaURL is a schema of the test's own (package pgtest).
 func pgSchemaURL(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv(envTestPostgres)
-	if base == "" {
-		t.Skip("set " + envTestPostgres + "=postgres://user:pass@127.0.0.1:5432/db?sslmode=disable to run the PostgreSQL tests (.ci/run does)")
-	}
+	u := pgtest.SchemaURL(t)
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "ibtest_" + hex.EncodeToString(b[:])
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", postgres.Redact(base), err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("%s: %v", envTestPostgres, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return u
 }
 
 // replica is one `serve` process.
