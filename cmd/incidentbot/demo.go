@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/incidentbot/incidentbot/internal/demo"
+	"github.com/incidentbot/incidentbot/internal/githubemu"
 	"github.com/incidentbot/incidentbot/internal/pagerdutyemu"
 	"github.com/incidentbot/incidentbot/internal/slackemu"
 	"github.com/incidentbot/incidentbot/templates"
@@ -42,6 +43,20 @@ func (m *Main) demo(ctx context.Context) error {
 
 	t := demo.NewTranscript(emu, m.Stdout)
 	cast := demo.Setup(t, pd)
+	// Action items go to GitHub Issues (the built-in emulator) unless the
+	// configuration names a tracker of its own.
+	if m.Config.Tracker.GitHubToken == "" && m.Config.Tracker.JiraURL == "" {
+		const ghToken, repo = "demo-github-token", "acme/checkout"
+		gh, err := githubemu.New(githubemu.Config{Repo: repo, Token: ghToken})
+		if err != nil {
+			return fmt.Errorf("demo: start the GitHub emulator: %w", err)
+		}
+		defer gh.Close()
+		gh.AddUser("bob-gh")
+		tc := &m.Config.Tracker
+		tc.GitHubToken, tc.GitHubRepo, tc.GitHubAPIURL = ghToken, repo, gh.URL()+"/"
+		tc.UserMap = map[string]string{"bob@example.com": "bob-gh"}
+	}
 
 	cfg := &m.Config
 	cfg.BotToken, cfg.AppToken, cfg.SlackAPIURL = emu.Config().BotToken, emu.Config().AppToken, emu.URL()
