@@ -28,18 +28,35 @@ const (
 // restart neither drops nor repeats it; the dedup key makes a trigger that
 // was sent but not yet marked done harmless to send again.
 type PagerAction struct {
-	ID          int             `json:"id"`
-	Kind        PagerActionKind `json:"kind"`
-	DedupKey    string          `json:"dedup_key,omitempty"`
-	Severity    Severity        `json:"severity,omitempty"`
-	Reason      string          `json:"reason,omitempty"` // why: "opened at sev2", a note
-	RequestedBy string          `json:"requested_by,omitempty"`
-	RequestedAt time.Time       `json:"requested_at"`
-	State       PagerState      `json:"state"`
-	Attempts    int             `json:"attempts,omitempty"`
-	NextAttempt time.Time       `json:"next_attempt,omitzero"`
-	LastError   string          `json:"last_error,omitempty"`
-	DoneAt      time.Time       `json:"done_at,omitzero"`
+	ID       int             `json:"id"`
+	Kind     PagerActionKind `json:"kind"`
+	DedupKey string          `json:"dedup_key,omitempty"`
+	Severity Severity        `json:"severity,omitempty"`
+	Reason   string          `json:"reason,omitempty"` // why: "opened at sev2", a note
+	OutboxState
+}
+
+// OutboxState is what every entry of an incident's outboxes (PagerAction,
+// TrackerAction) records: who asked and when, and where its delivery
+// stands. It is embedded without a JSON name, so its fields are stored
+// flat in the entry, as they were before it was shared.
+type OutboxState struct {
+	RequestedBy string     `json:"requested_by,omitempty"`
+	RequestedAt time.Time  `json:"requested_at"`
+	State       PagerState `json:"state"`
+	Attempts    int        `json:"attempts,omitempty"`
+	NextAttempt time.Time  `json:"next_attempt,omitzero"`
+	LastError   string     `json:"last_error,omitempty"`
+	DoneAt      time.Time  `json:"done_at,omitzero"`
+}
+
+// Due is when the entry may next be attempted: NextAttempt after a failed
+// attempt, else RequestedAt.
+func (o OutboxState) Due() time.Time {
+	if o.NextAttempt.IsZero() {
+		return o.RequestedAt
+	}
+	return o.NextAttempt
 }
 
 // PendingPager returns the pending pager actions in order.

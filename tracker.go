@@ -1,7 +1,5 @@
 package incidentbot
 
-import "time"
-
 // Tracker names, as stored in TrackerIssue.Tracker.
 const (
 	TrackerGitHub = "github"
@@ -48,16 +46,10 @@ const (
 // item when it is delivered, so a late update sends the latest owner and
 // due date.
 type TrackerAction struct {
-	ID          int               `json:"id"`
-	Kind        TrackerActionKind `json:"kind"`
-	Item        int               `json:"item"` // the action item, A<n>
-	RequestedBy string            `json:"requested_by,omitempty"`
-	RequestedAt time.Time         `json:"requested_at"`
-	State       PagerState        `json:"state"`
-	Attempts    int               `json:"attempts,omitempty"`
-	NextAttempt time.Time         `json:"next_attempt,omitzero"`
-	LastError   string            `json:"last_error,omitempty"`
-	DoneAt      time.Time         `json:"done_at,omitzero"`
+	ID   int               `json:"id"`
+	Kind TrackerActionKind `json:"kind"`
+	Item int               `json:"item"` // the action item, A<n>
+	OutboxState
 }
 
 // PendingTracker returns the pending tracker actions in order.

@@ -274,7 +274,7 @@ func (c *call) resolve() (Result, error) {
 		ev.From, ev.To, ev.Text = string(i.Status), string(incidentbot.StatusResolved), summary
 		i.Status, i.ResolvedAt, i.Summary = incidentbot.StatusResolved, now, summary
 		for _, key := range i.TriggeredKeys() {
-			addPagerAction(i, incidentbot.PagerAction{Kind: incidentbot.PageResolve, DedupKey: key, RequestedBy: c.inv.UserID, RequestedAt: now})
+			addPagerAction(i, incidentbot.PagerAction{Kind: incidentbot.PageResolve, DedupKey: key, OutboxState: incidentbot.OutboxState{RequestedBy: c.inv.UserID, RequestedAt: now}})
 		}
 		return []incidentbot.TimelineEvent{ev}, nil
 	})

@@ -59,9 +59,9 @@ func (s *Service) pageOnChange(inc *incidentbot.Incident, from, to incidentbot.S
 			first = false
 		}
 	}
-	addPagerAction(inc, incidentbot.PagerAction{Kind: incidentbot.PageTrigger, Severity: to, Reason: reason, RequestedBy: by, RequestedAt: now})
+	addPagerAction(inc, incidentbot.PagerAction{Kind: incidentbot.PageTrigger, Severity: to, Reason: reason, OutboxState: incidentbot.OutboxState{RequestedBy: by, RequestedAt: now}})
 	if first && s.deps.OnCall != nil {
-		addPagerAction(inc, incidentbot.PagerAction{Kind: incidentbot.PageOnCall, RequestedBy: by, RequestedAt: now})
+		addPagerAction(inc, incidentbot.PagerAction{Kind: incidentbot.PageOnCall, OutboxState: incidentbot.OutboxState{RequestedBy: by, RequestedAt: now}})
 	}
 }
 
@@ -73,10 +73,7 @@ const channelGrace = 3 * time.Second
 // readyAt is when pager action a of inc may be attempted; false while it
 // must wait for the channel (an on-call look-up invites people into it).
 func readyAt(inc *incidentbot.Incident, a incidentbot.PagerAction) (time.Time, bool) {
-	at := a.NextAttempt
-	if at.IsZero() {
-		at = a.RequestedAt
-	}
+	at := a.Due()
 	if inc.ChannelID == "" {
 		if a.Kind == incidentbot.PageOnCall {
 			return time.Time{}, false
@@ -390,9 +387,9 @@ func (c *call) page() (Result, error) {
 			}
 		}
 		addPagerAction(i, incidentbot.PagerAction{Kind: incidentbot.PageTrigger, DedupKey: fmt.Sprintf("%s-page-%d", primaryKey(i), n),
-			Severity: i.Severity, Reason: reason, RequestedBy: c.inv.UserID, RequestedAt: now})
+			Severity: i.Severity, Reason: reason, OutboxState: incidentbot.OutboxState{RequestedBy: c.inv.UserID, RequestedAt: now}})
 		if c.deps.OnCall != nil {
-			addPagerAction(i, incidentbot.PagerAction{Kind: incidentbot.PageOnCall, RequestedBy: c.inv.UserID, RequestedAt: now})
+			addPagerAction(i, incidentbot.PagerAction{Kind: incidentbot.PageOnCall, OutboxState: incidentbot.OutboxState{RequestedBy: c.inv.UserID, RequestedAt: now}})
 		}
 		return nil, nil
 	})

@@ -66,7 +66,7 @@ func (s *Service) trackItem(inc *incidentbot.Incident, kind incidentbot.TrackerA
 		}
 	}
 	inc.Tracker = append(inc.Tracker, incidentbot.TrackerAction{ID: len(inc.Tracker) + 1, Kind: kind, Item: n,
-		RequestedBy: by, RequestedAt: now, State: incidentbot.PagerPending})
+		OutboxState: incidentbot.OutboxState{RequestedBy: by, RequestedAt: now, State: incidentbot.PagerPending}})
 }
 
 // trackerNote is what the reply to a new item adds when it goes to the
@@ -104,17 +104,10 @@ func (s *Service) TrackerDue(inc *incidentbot.Incident) (time.Time, bool) {
 	}
 	for _, a := range inc.Tracker {
 		if a.State == incidentbot.PagerPending {
-			return trackerAt(a), true
+			return a.Due(), true
 		}
 	}
 	return time.Time{}, false
-}
-
-func trackerAt(a incidentbot.TrackerAction) time.Time {
-	if a.NextAttempt.IsZero() {
-		return a.RequestedAt
-	}
-	return a.NextAttempt
 }
 
 // trackerWhat names what a tracker action asks, for messages.
@@ -149,7 +142,7 @@ func (s *Service) DeliverTracker(ctx context.Context, id int64, backoff func(att
 	now := s.now()
 	var errs []error
 	for _, a := range inc.PendingTracker() {
-		if trackerAt(a).After(now) {
+		if a.Due().After(now) {
 			break
 		}
 		item := inc.Action(a.Item)

@@ -232,24 +232,45 @@ func (s *Scheduler) Schedule(jobs Jobs) {
 		s.reminders = newIndex(jobs.Reminders.ReminderDue, jobs.Reminders.Remind, s.cfg.Now, s.cfg.SlowRetry)
 	}
 	if jobs.Outbox != nil {
-		s.outbox = newIndex(jobs.Outbox.PagerDue, func(ctx context.Context, id int64) error {
-			return jobs.Outbox.DeliverPager(ctx, id, s.cfg.OutboxBackoff.Delay)
-		}, s.cfg.Now, s.cfg.SlowRetry)
+		s.outbox = s.outboxIndex(jobs.Outbox.PagerDue, jobs.Outbox.DeliverPager)
 	}
-	s.scheduleTracker(jobs)
+	if jobs.Tracker != nil {
+		s.tracker = s.outboxIndex(jobs.Tracker.TrackerDue, jobs.Tracker.DeliverTracker)
+	}
+}
+
+// outboxIndex is the index of an outbox (PagerDuty's, the tracker's) whose
+// deliveries are retried with Config.OutboxBackoff.
+func (s *Scheduler) outboxIndex(due func(*incidentbot.Incident) (time.Time, bool),
+	deliver func(ctx context.Context, id int64, backoff func(attempt int) time.Duration) error) *index {
+	return newIndex(due, func(ctx context.Context, id int64) error {
+		return deliver(ctx, id, s.cfg.OutboxBackoff.Delay)
+	}, s.cfg.Now, s.cfg.SlowRetry)
+}
+
+// indexes returns the due-time indexes of the jobs scheduled, each with how
+// its failures are logged.
+func (s *Scheduler) indexes() []swept {
+	var out []swept
+	for _, x := range []swept{{s.reminders, s.logReminder}, {s.outbox, s.logOutbox}, {s.tracker, s.logTracker}} {
+		if x.index != nil {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// swept is an index that Run sweeps every tick, and how it logs a failure.
+type swept struct {
+	*index
+	log func(error)
 }
 
 // Observe updates the due times of a stored incident; its writer calls it
 // after every write. It is safe for concurrent use, and cheap.
 func (s *Scheduler) Observe(inc *incidentbot.Incident) {
-	if s.reminders != nil {
-		s.reminders.observe(inc)
-	}
-	if s.outbox != nil {
-		s.outbox.observe(inc)
-	}
-	if s.tracker != nil {
-		s.tracker.observe(inc)
+	for _, x := range s.indexes() {
+		x.observe(inc)
 	}
 }
 
@@ -257,28 +278,17 @@ func (s *Scheduler) Observe(inc *incidentbot.Incident) {
 // incident observed meanwhile keeps its newer due time). Run calls it; it
 // fails when the store cannot be read.
 func (s *Scheduler) Load(ctx context.Context) error {
-	var rmark, omark, tmark uint64
-	if s.reminders != nil {
-		rmark = s.reminders.mark()
-	}
-	if s.outbox != nil {
-		omark = s.outbox.mark()
-	}
-	if s.tracker != nil {
-		tmark = s.tracker.mark()
+	xs := s.indexes()
+	marks := make([]uint64, len(xs))
+	for i, x := range xs {
+		marks[i] = x.mark()
 	}
 	incs, err := s.jobs.Incidents.Incidents(ctx, false)
 	if err != nil {
 		return fmt.Errorf("scheduler: load the due times: %w", err)
 	}
-	if s.reminders != nil {
-		s.reminders.load(incs, rmark)
-	}
-	if s.outbox != nil {
-		s.outbox.load(incs, omark)
-	}
-	if s.tracker != nil {
-		s.tracker.load(incs, tmark)
+	for i, x := range xs {
+		x.load(incs, marks[i])
 	}
 	return nil
 }
@@ -333,22 +343,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	// The sweeps start each incident's work on its own goroutine and do not
 	// wait for it: a slow or rate-limited channel delays only its incident.
-	if s.reminders != nil {
+	// Each index has its own slots, so that a tracker's rate limit never
+	// holds up a page.
+	for _, x := range s.indexes() {
 		slots := make(chan struct{}, s.cfg.Parallel)
 		wg.Go(func() {
-			s.every(ctx, func(now time.Time) { s.reminders.start(ctx, now, slots, s.logReminder) })
-			s.reminders.wg.Wait()
+			s.every(ctx, func(now time.Time) { x.start(ctx, now, slots, x.log) })
+			x.wg.Wait()
 		})
-	}
-	if s.outbox != nil {
-		slots := make(chan struct{}, s.cfg.Parallel)
-		wg.Go(func() {
-			s.every(ctx, func(now time.Time) { s.outbox.start(ctx, now, slots, s.logOutbox) })
-			s.outbox.wg.Wait()
-		})
-	}
-	if s.tracker != nil {
-		wg.Go(func() { s.runTracker(ctx) })
 	}
 	if s.jobs.TrackerSync != nil {
 		wg.Go(func() { s.pollTrackers(ctx, start) })
@@ -395,15 +397,10 @@ func (s *Scheduler) refresh(ctx context.Context, changed ChangedIncidents) {
 			return
 		case <-t.C:
 		}
-		var rmark, omark, tmark uint64
-		if s.reminders != nil {
-			rmark = s.reminders.mark()
-		}
-		if s.outbox != nil {
-			omark = s.outbox.mark()
-		}
-		if s.tracker != nil {
-			tmark = s.tracker.mark()
+		xs := s.indexes()
+		marks := make([]uint64, len(xs))
+		for i, x := range xs {
+			marks[i] = x.mark()
 		}
 		incs, now, err := changed.IncidentsChangedSince(ctx, since)
 		if err != nil {
@@ -413,14 +410,8 @@ func (s *Scheduler) refresh(ctx context.Context, changed ChangedIncidents) {
 			continue
 		}
 		since = now.Add(-refreshMargin)
-		if s.reminders != nil {
-			s.reminders.merge(incs, rmark)
-		}
-		if s.outbox != nil {
-			s.outbox.merge(incs, omark)
-		}
-		if s.tracker != nil {
-			s.tracker.merge(incs, tmark)
+		for i, x := range xs {
+			x.merge(incs, marks[i])
 		}
 	}
 }
@@ -497,13 +488,17 @@ func (s *Scheduler) postReviews(ctx context.Context) {
 // logOutbox logs the failures of an outbox sweep: a call worth retrying
 // (EUnavailable) as a warning, a refusal that retrying cannot mend (a
 // revoked key, an invalid request) as an error.
-func (s *Scheduler) logOutbox(err error) {
+func (s *Scheduler) logOutbox(err error) { s.logCalls(err, "a PagerDuty call") }
+
+// logCalls logs the failures of a sweep of an outbox whose calls are what:
+// one worth retrying (EUnavailable) as a warning, any other as an error.
+func (s *Scheduler) logCalls(err error, what string) {
 	for _, e := range leaves(err) {
 		if incidentbot.ErrorCode(e) == incidentbot.EUnavailable {
-			s.log.WithError(e).Warn("a PagerDuty call failed; it stays in the outbox and is retried with backoff")
+			s.log.WithError(e).Warn(what + " failed; it stays in the outbox and is retried with backoff")
 			continue
 		}
-		s.log.WithError(e).Error("a PagerDuty call failed and is not retried (its incident channel was told), or its outcome could not be recorded")
+		s.log.WithError(e).Error(what + " failed and is not retried (its incident channel was told), or its outcome could not be recorded")
 	}
 }
 

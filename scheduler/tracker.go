@@ -42,15 +42,6 @@ const TrackerLookback = 24 * time.Hour
 // Seeing an issue twice is harmless, as its item's state is compared.
 const trackerOverlap = time.Minute
 
-// scheduleTracker sets up the tracker outbox's index.
-func (s *Scheduler) scheduleTracker(jobs Jobs) {
-	if jobs.Tracker != nil {
-		s.tracker = newIndex(jobs.Tracker.TrackerDue, func(ctx context.Context, id int64) error {
-			return jobs.Tracker.DeliverTracker(ctx, id, s.cfg.OutboxBackoff.Delay)
-		}, s.cfg.Now, s.cfg.SlowRetry)
-	}
-}
-
 // SweepTracker attempts the tracker calls due at now and returns for how
 // many incidents every due call succeeded.
 func (s *Scheduler) SweepTracker(ctx context.Context, now time.Time) (int, error) {
@@ -58,13 +49,6 @@ func (s *Scheduler) SweepTracker(ctx context.Context, now time.Time) (int, error
 		return 0, nil
 	}
 	return s.tracker.sweep(ctx, now, s.cfg.Parallel)
-}
-
-// runTracker sweeps the tracker outbox every tick until ctx ends.
-func (s *Scheduler) runTracker(ctx context.Context) {
-	slots := make(chan struct{}, s.cfg.Parallel)
-	s.every(ctx, func(now time.Time) { s.tracker.start(ctx, now, slots, s.logTracker) })
-	s.tracker.wg.Wait()
 }
 
 // pollTrackers runs Jobs.TrackerSync at start and then every
@@ -101,12 +85,4 @@ func (s *Scheduler) pollTrackers(ctx context.Context, start time.Time) {
 // logTracker logs the failures of a tracker outbox sweep: a call worth
 // retrying as a warning, a refusal (a bad token, no repository or project:
 // told once in the channel, not retried) as an error.
-func (s *Scheduler) logTracker(err error) {
-	for _, e := range leaves(err) {
-		if incidentbot.ErrorCode(e) == incidentbot.EUnavailable {
-			s.log.WithError(e).Warn("a tracker call failed; it stays in the outbox and is retried with backoff")
-			continue
-		}
-		s.log.WithError(e).Error("a tracker call failed and is not retried (its incident channel was told), or its outcome could not be recorded")
-	}
-}
+func (s *Scheduler) logTracker(err error) { s.logCalls(err, "a tracker call") }

@@ -158,15 +158,48 @@ func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }
 
 func msDur(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
-func (b *benchRun) run(ctx context.Context, sz benchSizes) error {
+// startSlack replaces the run's Slack emulator (closing the one before,
+// if any) with a new one that has users alice and bob in #general, and
+// returns their IDs and #general's.
+func (b *benchRun) startSlack() (alice, bob, general string, err error) {
+	if b.emu != nil {
+		b.emu.Close()
+	}
 	emu, err := slackemu.New(slackemu.Config{PingInterval: 5 * time.Second})
+	if err != nil {
+		return "", "", "", err
+	}
+	b.emu = emu
+	alice = emu.AddUser(slackemu.User{Name: "alice", DisplayName: "Alice"}).ID
+	bob = emu.AddUser(slackemu.User{Name: "bob", DisplayName: "Bob"}).ID
+	return alice, bob, emu.CreateChannel("general", alice, bob), nil
+}
+
+// openLoadIncident has alice open INC-1 in general and waits up to 10s for
+// its channel with the pinned header; it returns the channel's ID. It
+// fails when the command is not acknowledged with INC-1 ("open: …") or
+// when the channel does not come ("the incident channel: …").
+func (b *benchRun) openLoadIncident(ctx context.Context, alice, general string) (string, error) {
+	res, err := b.emu.SlashCommand(ctx, alice, general, "open sev3 Load test")
+	if err != nil || !strings.Contains(res.AckText, "INC-1") {
+		return "", fmt.Errorf("open: %v %q", err, res.AckText)
+	}
+	var channel string
+	if err := waitFor(10*time.Second, func() bool {
+		ch, ok := b.emu.ChannelByName("inc-1-load-test")
+		channel = ch.ID
+		return ok && len(ch.Pins) == 1
+	}); err != nil {
+		return "", fmt.Errorf("the incident channel: %w", err)
+	}
+	return channel, nil
+}
+
+func (b *benchRun) run(ctx context.Context, sz benchSizes) error {
+	alice, bob, general, err := b.startSlack()
 	if err != nil {
 		return err
 	}
-	b.emu = emu
-	alice := emu.AddUser(slackemu.User{Name: "alice", DisplayName: "Alice"}).ID
-	bob := emu.AddUser(slackemu.User{Name: "bob", DisplayName: "Bob"}).ID
-	general := emu.CreateChannel("general", alice, bob)
 
 	// 1. A live bot: idle memory, ack latency, capture throughput.
 	b.logf("== live bot (child process) against the emulator")
@@ -174,16 +207,8 @@ func (b *benchRun) run(ctx context.Context, sz benchSizes) error {
 	if err != nil {
 		return err
 	}
-	res, err := emu.SlashCommand(ctx, alice, general, "open sev3 Load test")
-	if err != nil || !strings.Contains(res.AckText, "INC-1") {
-		return fmt.Errorf("open: %v %q", err, res.AckText)
-	}
-	var channel string
-	if err := waitFor(10*time.Second, func() bool {
-		ch, ok := emu.ChannelByName("inc-1-load-test")
-		channel = ch.ID
-		return ok && len(ch.Pins) == 1
-	}); err != nil {
+	channel, err := b.openLoadIncident(ctx, alice, general)
+	if err != nil {
 		return err
 	}
 	time.Sleep(2 * time.Second)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/incidentbot/incidentbot/internal/slackemu"
 	"github.com/incidentbot/incidentbot/store/postgres"
 )
 
@@ -57,17 +56,10 @@ func (b *benchRun) runPG(ctx context.Context, sz benchSizes, base string) (err e
 	}
 	b.pgServer = "PostgreSQL " + version
 
-	if b.emu != nil {
-		b.emu.Close()
-	}
-	emu, err := slackemu.New(slackemu.Config{PingInterval: 5 * time.Second})
+	alice, bob, general, err := b.startSlack()
 	if err != nil {
 		return err
 	}
-	b.emu = emu
-	alice := emu.AddUser(slackemu.User{Name: "alice", DisplayName: "Alice"}).ID
-	bob := emu.AddUser(slackemu.User{Name: "bob", DisplayName: "Bob"}).ID
-	general := emu.CreateChannel("general", alice, bob)
 
 	// 1. Replicas on one schema: idle memory, ack latency, capture.
 	b.logf("== %d replicas (child processes) on PostgreSQL %s, one schema, against the emulator", pgReplicas, postgres.Redact(base))
@@ -84,22 +76,14 @@ func (b *benchRun) runPG(ctx context.Context, sz benchSizes, base string) (err e
 		reps = append(reps, p)
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err = emu.WaitConnected(cctx, pgReplicas)
+	err = b.emu.WaitConnected(cctx, pgReplicas)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("%d sockets: %w", pgReplicas, err)
 	}
-	res, err := emu.SlashCommand(ctx, alice, general, "open sev3 Load test")
-	if err != nil || !strings.Contains(res.AckText, "INC-1") {
-		return fmt.Errorf("open: %v %q", err, res.AckText)
-	}
-	var channel string
-	if err := waitFor(10*time.Second, func() bool {
-		ch, ok := emu.ChannelByName("inc-1-load-test")
-		channel = ch.ID
-		return ok && len(ch.Pins) == 1
-	}); err != nil {
-		return fmt.Errorf("the incident channel: %w", err)
+	channel, err := b.openLoadIncident(ctx, alice, general)
+	if err != nil {
+		return err
 	}
 	largest := func() uint64 {
 		var m int64

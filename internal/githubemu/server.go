@@ -1,17 +1,15 @@
 package githubemu
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/incidentbot/incidentbot/internal/emuhttp"
 )
 
 // maxBody is the largest request body the emulator reads; GitHub refuses
@@ -60,29 +58,13 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Request is one HTTP request the Server received, in arrival order.
-type Request struct {
-	Method string
-	// Path is the request path without the "/api/v3" prefix of GitHub
-	// Enterprise, so that tests see the same paths whichever base URL the
-	// client used.
-	Path  string
-	Query string // the raw query, without '?'
-	// Header is a copy of the request headers, Authorization included: the
-	// emulator's token is a test value.
-	Header http.Header
-	Body   []byte
-	// Status is the status answered, 0 when the connection was dropped
-	// (SetDown) or the server closed before answering.
-	Status   int
-	Received time.Time
-}
-
-// fault is a pending FailNext.
-type fault struct {
-	n      int
-	status int
-}
+// Request is one HTTP request the Server received, in arrival order: its
+// method, path (without the "/api/v3" prefix of GitHub Enterprise, so that
+// tests see the same paths whichever base URL the client used), raw query,
+// headers (Authorization included: the emulator's token is a test value),
+// body, the status answered (0 when the connection was dropped by SetDown or
+// the server closed before answering) and when it was received.
+type Request = emuhttp.Request
 
 // rateWindow counts the requests of one rate-limit resource.
 type rateWindow struct {
@@ -99,17 +81,8 @@ type Server struct {
 	owner string
 	name  string
 	login string
-	ln    net.Listener
-	srv   *http.Server
+	emu   *emuhttp.Server
 	url   string
-	done  chan struct{}
-
-	closeOnce sync.Once
-
-	// recMu guards requests and their Status; it is separate from mu so that
-	// handlers may answer while holding mu.
-	recMu    sync.Mutex
-	requests []*Request
 
 	mu             sync.Mutex
 	users          map[string]*user // lower-case login → user
@@ -118,11 +91,8 @@ type Server struct {
 	labels         map[string]*label
 	nextLabelID    int64
 	rates          map[string]*rateWindow
-	faults         map[string]*fault
 	secondaryN     int
 	secondaryAfter time.Duration
-	down           bool
-	latency        time.Duration
 }
 
 // New starts a Server on 127.0.0.1 at a free port. It fails when Repo is not
@@ -141,10 +111,8 @@ func New(cfg Config) (*Server, error) {
 		owner:  owner,
 		name:   name,
 		login:  cfg.Login,
-		done:   make(chan struct{}),
 		users:  make(map[string]*user),
 		labels: make(map[string]*label),
-		faults: make(map[string]*fault),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -165,13 +133,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.addUserLocked(s.login)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("githubemu: listen: %w", err)
-	}
-	s.ln = ln
-	s.url = "http://" + ln.Addr().String()
-
+	s.emu = emuhttp.New(s.now, maxBody)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /repos/{owner}/{repo}/issues", s.repo(s.handleCreate))
 	mux.HandleFunc("GET /repos/{owner}/{repo}/issues", s.repo(s.handleList))
@@ -182,8 +144,10 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not Found", docREST)
 	})
-	s.srv = &http.Server{Handler: s.middleware(mux), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = s.srv.Serve(ln) }()
+	if err := s.emu.Start("githubemu", s.middleware(mux)); err != nil {
+		return nil, err
+	}
+	s.url = s.emu.URL()
 	return s, nil
 }
 
@@ -196,12 +160,7 @@ func (s *Server) URL() string { return s.url }
 // Close stops the Server: it closes the listener and every connection, and
 // wakes requests waiting out a latency. It is safe to call more than once and
 // never fails.
-func (s *Server) Close() {
-	s.closeOnce.Do(func() {
-		close(s.done)
-		_ = s.srv.Close()
-	})
-}
+func (s *Server) Close() { s.emu.Close() }
 
 // FailNext makes the next n requests whose path is path (without the
 // "/api/v3" prefix, for example "/repos/acme/ops/issues" or "/search/issues";
@@ -209,15 +168,7 @@ func (s *Server) Close() {
 // GitHub error body. It replaces an earlier FailNext for the same path; n <= 0
 // removes it. A 429 or 403 injected this way is a plain error, not a rate
 // limit: use SecondaryRateLimit or Config.CoreLimit for those.
-func (s *Server) FailNext(path string, n int, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if n <= 0 {
-		delete(s.faults, path)
-		return
-	}
-	s.faults[path] = &fault{n: n, status: status}
-}
+func (s *Server) FailNext(path string, n int, status int) { s.emu.FailNext(path, n, status) }
 
 // SecondaryRateLimit makes the next n requests fail as GitHub's secondary
 // rate limit does: 403, a "retry-after" header of retryAfter (whole seconds,
@@ -236,69 +187,18 @@ func (s *Server) SecondaryRateLimit(n int, retryAfter time.Duration) {
 // While down, every request is read and its connection closed without an
 // answer, so clients see a network error. Requests are still recorded, with
 // Status 0.
-func (s *Server) SetDown(down bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.down = down
-}
+func (s *Server) SetDown(down bool) { s.emu.SetDown(down) }
 
 // SetLatency delays every answer by d (0 removes the delay). A request whose
 // client gives up, or that is pending when the Server closes, is not answered.
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.latency = d
-}
+func (s *Server) SetLatency(d time.Duration) { s.emu.SetLatency(d) }
 
 // Requests returns a copy of every request received so far, oldest first.
-func (s *Server) Requests() []Request {
-	s.recMu.Lock()
-	defer s.recMu.Unlock()
-	out := make([]Request, len(s.requests))
-	for i, r := range s.requests {
-		out[i] = *r
-		out[i].Header = r.Header.Clone()
-		out[i].Body = bytes.Clone(r.Body)
-	}
-	return out
-}
+func (s *Server) Requests() []Request { return s.emu.Requests() }
 
 // RequestsTo returns the requests received for path (without "/api/v3"),
 // oldest first.
-func (s *Server) RequestsTo(path string) []Request {
-	var out []Request
-	for _, r := range s.Requests() {
-		if r.Path == path {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// statusRecorder remembers the status a handler answered.
-type statusRecorder struct {
-	http.ResponseWriter
-	rec *Request
-	mu  *sync.Mutex
-}
-
-func (w *statusRecorder) WriteHeader(code int) {
-	w.mu.Lock()
-	if w.rec.Status == 0 {
-		w.rec.Status = code
-	}
-	w.mu.Unlock()
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusRecorder) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	if w.rec.Status == 0 {
-		w.rec.Status = http.StatusOK
-	}
-	w.mu.Unlock()
-	return w.ResponseWriter.Write(b)
-}
+func (s *Server) RequestsTo(path string) []Request { return s.emu.RequestsTo(path) }
 
 // prefixKey is the context key of the path prefix ("" or "/api/v3") the
 // request came with, which Link headers repeat.
@@ -317,44 +217,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			r.URL.RawPath = ""
 		}
 		r = r.WithContext(context.WithValue(r.Context(), prefixKey{}, prefix))
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-		if err != nil {
-			body = nil
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		rec := &Request{
-			Method:   r.Method,
-			Path:     r.URL.Path,
-			Query:    r.URL.RawQuery,
-			Header:   r.Header.Clone(),
-			Body:     body,
-			Received: s.now(),
-		}
-
-		s.recMu.Lock()
-		s.requests = append(s.requests, rec)
-		s.recMu.Unlock()
-		s.mu.Lock()
-		down, latency := s.down, s.latency
-		s.mu.Unlock()
-
-		if down {
-			dropConnection(w)
+		w, _, ok := s.emu.Admit(w, r)
+		if !ok {
 			return
 		}
-		if latency > 0 {
-			t := time.NewTimer(latency)
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-				t.Stop()
-				panic(http.ErrAbortHandler)
-			case <-s.done:
-				t.Stop()
-				panic(http.ErrAbortHandler)
-			}
-		}
-		w = &statusRecorder{ResponseWriter: w, rec: rec, mu: &s.recMu}
 		w.Header().Set("X-GitHub-Media-Type", "github.v3; format=json")
 		w.Header().Set("X-GitHub-Api-Version-Selected", "2022-11-28")
 
@@ -369,7 +235,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if secondary {
 			s.secondaryN--
 		}
-		status, failing := s.takeFaultLocked(r.URL.Path)
+		status, failing := s.emu.TakeFault(r.URL.Path)
 		exceeded := false
 		if !secondary && !failing && authed {
 			exceeded = !s.consumeLocked(resource)
@@ -444,39 +310,6 @@ func (s *Server) setRateHeadersLocked(h http.Header, resource string) {
 	h.Set("X-RateLimit-Resource", resource)
 }
 
-// takeFaultLocked consumes one pending FailNext for path, the exact path
-// first, then the longest matching prefix ending in "/".
-func (s *Server) takeFaultLocked(path string) (int, bool) {
-	key := ""
-	if _, ok := s.faults[path]; ok {
-		key = path
-	} else {
-		for p := range s.faults {
-			if strings.HasSuffix(p, "/") && strings.HasPrefix(path, p) && len(p) > len(key) {
-				key = p
-			}
-		}
-	}
-	f, ok := s.faults[key]
-	if !ok {
-		return 0, false
-	}
-	f.n--
-	if f.n <= 0 {
-		delete(s.faults, key)
-	}
-	return f.status, true
-}
-
-// dropConnection closes the client's connection without an answer.
-func dropConnection(w http.ResponseWriter) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		panic(http.ErrAbortHandler)
-	}
-	_ = conn.Close()
-}
-
 // fieldError is one entry of a 422's "errors" array.
 type fieldError struct {
 	Resource string `json:"resource,omitempty"`
@@ -488,14 +321,7 @@ type fieldError struct {
 
 // writeJSON answers v with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	emuhttp.WriteJSON(w, status, "application/json; charset=utf-8", v)
 }
 
 // writeError answers GitHub's error object: message, documentation_url, the

@@ -1,17 +1,16 @@
 package jiraemu
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/incidentbot/incidentbot/internal/emuhttp"
 )
 
 // maxBody is the largest request body the emulator reads.
@@ -49,26 +48,12 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Request is one HTTP request the Server received, in arrival order.
-type Request struct {
-	Method string
-	Path   string
-	Query  string // the raw query, without '?'
-	// Header is a copy of the request headers, Authorization included: the
-	// emulator's token is a test value.
-	Header http.Header
-	Body   []byte
-	// Status is the status answered, 0 when the connection was dropped
-	// (SetDown) or the server closed before answering.
-	Status   int
-	Received time.Time
-}
-
-// fault is a pending FailNext.
-type fault struct {
-	n      int
-	status int
-}
+// Request is one HTTP request the Server received, in arrival order: its
+// method, path, raw query, headers (Authorization included: the emulator's
+// token is a test value), body, the status answered (0 when the connection
+// was dropped by SetDown or the server closed before answering) and when it
+// was received.
+type Request = emuhttp.Request
 
 // Server is a running emulator. Its methods are safe for concurrent use.
 type Server struct {
@@ -77,17 +62,8 @@ type Server struct {
 	loc  *time.Location
 	auth string // the expected Authorization header
 	self string // accountId of the Email user
-	ln   net.Listener
-	srv  *http.Server
+	emu  *emuhttp.Server
 	url  string
-	done chan struct{}
-
-	closeOnce sync.Once
-
-	// recMu guards requests and their Status; it is separate from mu so
-	// that handlers may answer while holding mu.
-	recMu    sync.Mutex
-	requests []*Request
 
 	mu         sync.Mutex
 	projects   map[string]*project // key → project
@@ -97,9 +73,6 @@ type Server struct {
 	byKey      map[string]*issue // key and id → issue
 	nextID     int
 	nextChange int
-	faults     map[string]*fault
-	down       bool
-	latency    time.Duration
 }
 
 // project is one Jira project.
@@ -125,13 +98,11 @@ func New(cfg Config) (*Server, error) {
 		now:        cfg.Now,
 		loc:        cfg.Location,
 		auth:       "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Email+":"+cfg.APIToken)),
-		done:       make(chan struct{}),
 		projects:   make(map[string]*project),
 		issueTypes: cfg.IssueTypes,
 		byKey:      make(map[string]*issue),
 		nextID:     10000,
 		nextChange: 10100,
-		faults:     make(map[string]*fault),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -154,13 +125,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.self = s.addUserLocked(cfg.Email, name)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("jiraemu: listen: %w", err)
-	}
-	s.ln = ln
-	s.url = "http://" + ln.Addr().String()
-
+	s.emu = emuhttp.New(s.now, maxBody)
 	const api = "/rest/api/3"
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+api+"/issue", s.handleCreate)
@@ -181,8 +146,10 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, http.StatusNotFound, nil, "No resource found at "+r.URL.Path+" (the emulator serves a subset of Jira's REST API v3).")
 	})
-	s.srv = &http.Server{Handler: s.middleware(mux), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = s.srv.Serve(ln) }()
+	if err := s.emu.Start("jiraemu", s.middleware(mux)); err != nil {
+		return nil, err
+	}
+	s.url = s.emu.URL()
 	return s, nil
 }
 
@@ -193,142 +160,42 @@ func (s *Server) URL() string { return s.url }
 // Close stops the Server: it closes the listener and every connection, and
 // wakes requests waiting out a latency. It is safe to call more than once and
 // never fails.
-func (s *Server) Close() {
-	s.closeOnce.Do(func() {
-		close(s.done)
-		_ = s.srv.Close()
-	})
-}
+func (s *Server) Close() { s.emu.Close() }
 
 // FailNext makes the next n requests whose path is path (for example
 // "/rest/api/3/issue" or "/rest/api/3/search/jql"; a path ending in "/"
 // matches every path under it) fail with status and Jira's error body; a 429
 // also carries "Retry-After: 1", as Jira's rate limiting does. It replaces an
 // earlier FailNext for the same path; n <= 0 removes it.
-func (s *Server) FailNext(path string, n int, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if n <= 0 {
-		delete(s.faults, path)
-		return
-	}
-	s.faults[path] = &fault{n: n, status: status}
-}
+func (s *Server) FailNext(path string, n int, status int) { s.emu.FailNext(path, n, status) }
 
 // SetDown makes the Server unreachable (true) or reachable again (false).
 // While down, every request is read and its connection closed without an
 // answer, so clients see a network error. Requests are still recorded, with
 // Status 0.
-func (s *Server) SetDown(down bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.down = down
-}
+func (s *Server) SetDown(down bool) { s.emu.SetDown(down) }
 
 // SetLatency delays every answer by d (0 removes the delay). A request whose
 // client gives up, or that is pending when the Server closes, is not answered.
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.latency = d
-}
+func (s *Server) SetLatency(d time.Duration) { s.emu.SetLatency(d) }
 
 // Requests returns a copy of every request received so far, oldest first.
-func (s *Server) Requests() []Request {
-	s.recMu.Lock()
-	defer s.recMu.Unlock()
-	out := make([]Request, len(s.requests))
-	for i, r := range s.requests {
-		out[i] = *r
-		out[i].Header = r.Header.Clone()
-		out[i].Body = bytes.Clone(r.Body)
-	}
-	return out
-}
+func (s *Server) Requests() []Request { return s.emu.Requests() }
 
 // RequestsTo returns the requests received for path, oldest first.
-func (s *Server) RequestsTo(path string) []Request {
-	var out []Request
-	for _, r := range s.Requests() {
-		if r.Path == path {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// statusRecorder remembers the status a handler answered.
-type statusRecorder struct {
-	http.ResponseWriter
-	rec *Request
-	mu  *sync.Mutex
-}
-
-func (w *statusRecorder) WriteHeader(code int) {
-	w.mu.Lock()
-	if w.rec.Status == 0 {
-		w.rec.Status = code
-	}
-	w.mu.Unlock()
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusRecorder) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	if w.rec.Status == 0 {
-		w.rec.Status = http.StatusOK
-	}
-	w.mu.Unlock()
-	return w.ResponseWriter.Write(b)
-}
+func (s *Server) RequestsTo(path string) []Request { return s.emu.RequestsTo(path) }
 
 // middleware records the request, then applies, in order: down, latency,
 // FailNext and authentication.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-		if err != nil {
-			body = nil
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		rec := &Request{
-			Method:   r.Method,
-			Path:     r.URL.Path,
-			Query:    r.URL.RawQuery,
-			Header:   r.Header.Clone(),
-			Body:     body,
-			Received: s.now(),
-		}
-		s.recMu.Lock()
-		s.requests = append(s.requests, rec)
-		requestID := len(s.requests)
-		s.recMu.Unlock()
-
-		s.mu.Lock()
-		down, latency := s.down, s.latency
-		s.mu.Unlock()
-		if down {
-			dropConnection(w)
+		w, requestID, ok := s.emu.Admit(w, r)
+		if !ok {
 			return
 		}
-		if latency > 0 {
-			t := time.NewTimer(latency)
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-				t.Stop()
-				panic(http.ErrAbortHandler)
-			case <-s.done:
-				t.Stop()
-				panic(http.ErrAbortHandler)
-			}
-		}
-		w = &statusRecorder{ResponseWriter: w, rec: rec, mu: &s.recMu}
 		w.Header().Set("X-Arequestid", fmt.Sprintf("emu-%d", requestID))
 
-		s.mu.Lock()
-		status, failing := s.takeFaultLocked(r.URL.Path)
-		s.mu.Unlock()
+		status, failing := s.emu.TakeFault(r.URL.Path)
 		if failing {
 			if status == http.StatusTooManyRequests {
 				w.Header().Set("Retry-After", "1")
@@ -349,49 +216,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	})
 }
 
-// takeFaultLocked consumes one pending FailNext for path, the exact path
-// first, then the longest matching prefix ending in "/".
-func (s *Server) takeFaultLocked(path string) (int, bool) {
-	key := ""
-	if _, ok := s.faults[path]; ok {
-		key = path
-	} else {
-		for p := range s.faults {
-			if strings.HasSuffix(p, "/") && strings.HasPrefix(path, p) && len(p) > len(key) {
-				key = p
-			}
-		}
-	}
-	f, ok := s.faults[key]
-	if !ok {
-		return 0, false
-	}
-	f.n--
-	if f.n <= 0 {
-		delete(s.faults, key)
-	}
-	return f.status, true
-}
-
-// dropConnection closes the client's connection without an answer.
-func dropConnection(w http.ResponseWriter) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		panic(http.ErrAbortHandler)
-	}
-	_ = conn.Close()
-}
-
 // writeJSON answers v with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	emuhttp.WriteJSON(w, status, "application/json;charset=UTF-8", v)
 }
 
 // writeErrors answers Jira's ErrorCollection: errorMessages for the request
