@@ -360,9 +360,13 @@ func TestReplicasKill(t *testing.T) {
 	defer cmdMu.Unlock()
 	updates := countKind(rs.timeline(2), incidentbot.EventStatus)
 	answeredAt = append(answeredAt, answered)
-	for k := 1; k < len(answeredAt); k++ {
-		if answeredAt[k] == answeredAt[k-1] {
-			t.Errorf("no status update answered between kill %d and the next", k)
+	// Commands keep being answered: in every stretch of two kill intervals
+	// (4 s) some are. One interval alone may pass without an answer on a
+	// loaded machine when all three typists had just sent to the replica
+	// that was killed (Slack's 3 s timeout holds each of them).
+	for k := 2; k < len(answeredAt); k++ {
+		if answeredAt[k] == answeredAt[k-2] {
+			t.Errorf("no status update answered between kill %d and kill %d", k-1, k+1)
 		}
 	}
 	if unanswered > senders*kills {
