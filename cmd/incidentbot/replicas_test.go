@@ -479,7 +479,9 @@ func TestReplicasReminderFailover(t *testing.T) {
 		if gap < interval-250*time.Millisecond {
 			t.Errorf("reminders %d and %d only %v apart: one due time reminded twice", i, i+1, gap)
 		}
-		if limit := interval + time.Second; i != before && gap > limit {
+		// A missed due time makes a gap of two intervals; up to 1.5 s of
+		// lateness on a loaded 2-core machine is not one.
+		if limit := interval + 3*interval/4; i != before && gap > limit {
 			t.Errorf("reminders %d and %d %v apart, want at most %v: a due time missed", i, i+1, gap, limit)
 		}
 	}
