@@ -85,8 +85,14 @@ func TestGoneChannel(t *testing.T) {
 				t.Fatalf("%d chat.postMessage calls to the gone channel in an emulated hour, want at most 3", n)
 			}
 			w.waitText(w.announce, goneNotice)
-			texts := w.channelTexts(w.announce)
-			notice := texts[len(texts)-1]
+			// The notice, not merely the last message: the opening's
+			// announcement may land after it.
+			var notice string
+			for _, s := range w.channelTexts(w.announce) {
+				if strings.Contains(s, goneNotice) {
+					notice = s
+				}
+			}
 			for _, want := range []string{"INC-1", tt.gone, "/incident resolve INC-1", "invite"} {
 				if !strings.Contains(notice, want) {
 					t.Errorf("the notice %q does not say %q", notice, want)
