@@ -1146,7 +1146,11 @@ func TestReconnectAndQueue(t *testing.T) {
 		t.Errorf("%d apps.connections.open calls, want 2", n)
 	}
 
-	// A requested disconnect: the client reconnects on its own.
+	// A requested disconnect: the client reconnects on its own. (Its ack
+	// of the event above must be in first: slack-go may drop an ack it is
+	// about to write when the disconnect arrives, and with redelivery off
+	// nothing would deliver that event again.)
+	waitFor(t, "the ack of the event after reconnect", func() bool { return s.UnackedCount() == 0 })
 	s.RequestDisconnect("refresh_requested")
 	sc.next(t, socketmode.EventTypeHello)
 	if err := s.WaitConnected(ctx, 1); err != nil {
