@@ -1,6 +1,9 @@
 package incidentbot
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // EventKind says what a TimelineEvent records.
 type EventKind string
@@ -101,4 +104,31 @@ type Record struct {
 	Incident *Incident       `json:"incident"`
 	Events   []TimelineEvent `json:"events"`
 	Users    map[string]User `json:"users"`
+}
+
+// TSLess reports whether Slack ts a ("1700000000.000100") is before b; ""
+// is before everything. Both parts are compared as numbers, so that a
+// seconds part that grows a digit still sorts after. Both stores order and
+// compare timelines by it.
+func TSLess(a, b string) bool {
+	if a == "" {
+		return b != ""
+	}
+	as, af, _ := strings.Cut(a, ".")
+	bs, bf, _ := strings.Cut(b, ".")
+	as, bs = strings.TrimLeft(as, "0"), strings.TrimLeft(bs, "0")
+	if len(as) != len(bs) {
+		return len(as) < len(bs)
+	}
+	if as != bs {
+		return as < bs
+	}
+	// Fractions: pad the shorter on the right, as digits after a point.
+	for len(af) < len(bf) {
+		af += "0"
+	}
+	for len(bf) < len(af) {
+		bf += "0"
+	}
+	return af < bf
 }

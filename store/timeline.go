@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/incidentbot/incidentbot"
 	bolt "go.etcd.io/bbolt"
@@ -353,28 +352,5 @@ func (tl *timeline) finish() error {
 	return nil
 }
 
-// tsLess reports whether Slack ts a ("1700000000.000100") is before b; ""
-// is before everything. Both parts are compared as numbers, so that a
-// seconds part that grows a digit still sorts after.
-func tsLess(a, b string) bool {
-	if a == "" {
-		return b != ""
-	}
-	as, af, _ := strings.Cut(a, ".")
-	bs, bf, _ := strings.Cut(b, ".")
-	as, bs = strings.TrimLeft(as, "0"), strings.TrimLeft(bs, "0")
-	if len(as) != len(bs) {
-		return len(as) < len(bs)
-	}
-	if as != bs {
-		return as < bs
-	}
-	// Fractions: pad the shorter on the right, as digits after a point.
-	for len(af) < len(bf) {
-		af += "0"
-	}
-	for len(bf) < len(af) {
-		bf += "0"
-	}
-	return af < bf
-}
+// tsLess is incidentbot.TSLess.
+var tsLess = incidentbot.TSLess

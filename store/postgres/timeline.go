@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -581,28 +580,5 @@ WHERE EXISTS (SELECT 1 FROM events e WHERE e.incident_id = u.i AND e.dedup_key =
 	return br.Close()
 }
 
-// tsLess reports whether Slack ts a ("1700000000.000100") is before b; ""
-// is before everything. Both parts are compared as numbers, so that a
-// seconds part that grows a digit still sorts after. (As the bbolt
-// store's.)
-func tsLess(a, b string) bool {
-	if a == "" {
-		return b != ""
-	}
-	as, af, _ := strings.Cut(a, ".")
-	bs, bf, _ := strings.Cut(b, ".")
-	as, bs = strings.TrimLeft(as, "0"), strings.TrimLeft(bs, "0")
-	if len(as) != len(bs) {
-		return len(as) < len(bs)
-	}
-	if as != bs {
-		return as < bs
-	}
-	for len(af) < len(bf) {
-		af += "0"
-	}
-	for len(bf) < len(af) {
-		bf += "0"
-	}
-	return af < bf
-}
+// tsLess is incidentbot.TSLess.
+var tsLess = incidentbot.TSLess
