@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/incidentbot/incidentbot"
@@ -309,25 +308,27 @@ type appendCall struct {
 // groups grow with the commit time, and a burst costs a few round trips
 // and one WAL flush per group instead of per call.
 type committer struct {
-	db     *DB
-	calls  chan *appendCall
-	quit   chan struct{}
-	exited chan struct{}
-
-	// groups and grouped count the groups committed and the calls in
-	// them, for benchmarks.
-	groups, grouped atomic.Int64
+	db *DB
+	*grouper[*appendCall]
 }
 
 // newCommitter starts db's committer.
 func newCommitter(db *DB) *committer {
-	c := &committer{
-		db:     db,
-		calls:  make(chan *appendCall, maxGroupCalls),
-		quit:   make(chan struct{}),
-		exited: make(chan struct{}),
+	c := &committer{db: db}
+	c.grouper = &grouper[*appendCall]{
+		op:        func(cl *appendCall) string { return cl.op },
+		done:      func(cl *appendCall) chan struct{} { return cl.done },
+		maxCalls:  maxGroupCalls,
+		weight:    func(cl *appendCall) int { return len(cl.events) },
+		maxWeight: maxGroupEvents,
+		commit: func(group []*appendCall) {
+			c.commit(group)
+			for _, cl := range group {
+				close(cl.done)
+			}
+		},
 	}
-	go c.loop()
+	c.start()
 	return c
 }
 
@@ -335,63 +336,6 @@ func newCommitter(db *DB) *committer {
 // started.
 func errClosed(op string) error {
 	return &incidentbot.Error{Code: incidentbot.EUnavailable, Message: "the incident database is closed", Op: op}
-}
-
-// run queues cl and waits for its group to commit.
-func (c *committer) run(cl *appendCall) error {
-	select {
-	case c.calls <- cl:
-	case <-c.quit:
-		return errClosed(cl.op)
-	}
-	select {
-	case <-cl.done:
-		return nil
-	case <-c.exited:
-		select {
-		case <-cl.done:
-			return nil
-		default:
-			return errClosed(cl.op)
-		}
-	}
-}
-
-// stop ends the loop after the group being committed, if any.
-func (c *committer) stop() {
-	close(c.quit)
-	<-c.exited
-}
-
-// loop commits groups until stop.
-func (c *committer) loop() {
-	defer close(c.exited)
-	for {
-		var first *appendCall
-		select {
-		case first = <-c.calls:
-		case <-c.quit:
-			return
-		}
-		group := []*appendCall{first}
-		n := len(first.events)
-	drain:
-		for len(group) < maxGroupCalls && n < maxGroupEvents {
-			select {
-			case cl := <-c.calls:
-				group = append(group, cl)
-				n += len(cl.events)
-			default:
-				break drain
-			}
-		}
-		c.commit(group)
-		c.groups.Add(1)
-		c.grouped.Add(int64(len(group)))
-		for _, cl := range group {
-			close(cl.done)
-		}
-	}
 }
 
 // commit stores the events of group in one transaction. It first locks

@@ -47,86 +47,32 @@ type updateCall struct {
 // for one transaction of a few round trips per group instead of per call,
 // and the replicas' groups take turns.
 type updater struct {
-	db     *DB
-	calls  chan *updateCall
-	quit   chan struct{}
-	exited chan struct{}
-
-	// groups, grouped and alone count the groups committed, the calls in
-	// them and the calls sent back to run alone, for benchmarks and tests.
-	groups, grouped, alone atomic.Int64
+	db *DB
+	*grouper[*updateCall]
+	// alone counts the calls sent back to run alone, for tests.
+	alone atomic.Int64
 }
 
 // newUpdater starts db's updater.
 func newUpdater(db *DB) *updater {
-	u := &updater{
-		db:     db,
-		calls:  make(chan *updateCall, maxUpdateGroup),
-		quit:   make(chan struct{}),
-		exited: make(chan struct{}),
+	u := &updater{db: db}
+	u.grouper = &grouper[*updateCall]{
+		op:       func(cl *updateCall) string { return cl.op },
+		done:     func(cl *updateCall) chan struct{} { return cl.done },
+		maxCalls: maxUpdateGroup,
+		commit: func(group []*updateCall) {
+			u.commit(group)
+			for _, cl := range group {
+				if cl.alone {
+					u.alone.Add(1)
+				}
+				cl.events = nil
+				close(cl.done)
+			}
+		},
 	}
-	go u.loop()
+	u.start()
 	return u
-}
-
-// run queues cl and waits for its group to end. It fails with EUnavailable
-// when the store closed before cl's group started.
-func (u *updater) run(cl *updateCall) error {
-	select {
-	case u.calls <- cl:
-	case <-u.quit:
-		return errClosed(cl.op)
-	}
-	select {
-	case <-cl.done:
-		return nil
-	case <-u.exited:
-		select {
-		case <-cl.done:
-			return nil
-		default:
-			return errClosed(cl.op)
-		}
-	}
-}
-
-// stop ends the loop after the group being committed, if any.
-func (u *updater) stop() {
-	close(u.quit)
-	<-u.exited
-}
-
-// loop commits groups until stop.
-func (u *updater) loop() {
-	defer close(u.exited)
-	for {
-		var first *updateCall
-		select {
-		case first = <-u.calls:
-		case <-u.quit:
-			return
-		}
-		group := []*updateCall{first}
-	drain:
-		for len(group) < maxUpdateGroup {
-			select {
-			case cl := <-u.calls:
-				group = append(group, cl)
-			default:
-				break drain
-			}
-		}
-		u.commit(group)
-		u.groups.Add(1)
-		u.grouped.Add(int64(len(group)))
-		for _, cl := range group {
-			if cl.alone {
-				u.alone.Add(1)
-			}
-			cl.events = nil
-			close(cl.done)
-		}
-	}
 }
 
 // commit runs group in one transaction (commitTx). A call whose context
