@@ -102,6 +102,13 @@ func (b *Bot) lifecycleChange(eae slackevents.EventsAPIEvent) (ch commands.Chann
 	if eae.Type != slackevents.CallbackEvent {
 		return ch, "", false
 	}
+	switch eae.InnerEvent.Data.(type) {
+	case *slackevents.MessageEvent, *slackevents.ReactionAddedEvent, *slackevents.ReactionRemovedEvent,
+		*slackevents.PinAddedEvent, *slackevents.PinRemovedEvent:
+		// The captured events, nearly all of the traffic: not a lifecycle
+		// event, and not worth decoding the inner event once more below.
+		return ch, "", false
+	}
 	if cb, isCB := eae.Data.(*slackevents.EventsAPICallbackEvent); isCB {
 		ch.DedupKey = cb.EventID
 	}
