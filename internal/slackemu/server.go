@@ -134,7 +134,7 @@ type Server struct {
 	conns        map[*wsConn]struct{}
 	connSeq      int
 	connChanged  chan struct{} // closed and replaced whenever conns changes
-	queue        []*envelope
+	queue        envQueue
 	envelopes    map[string]*envelope
 	ackOrder     []string
 	deliveries   []*delivery

@@ -42,7 +42,6 @@ type envelope struct {
 	sent    time.Time
 	acked   time.Time
 	conn    *wsConn
-	target  *wsConn // the live socket chosen at random to write it; nil until chosen
 	timer   *time.Timer
 }
 
@@ -54,6 +53,7 @@ type wsConn struct {
 	silent   bool     // no pings, no envelopes (a stale socket)
 	draining bool     // told to disconnect: no new envelopes
 	closed   bool
+	given    envQueue // envelopes given to this socket, not yet written
 	done     chan struct{}
 }
 
@@ -93,7 +93,7 @@ func (s *Server) enqueueLocked(d *delivery, attempt int, reason string) *envelop
 	e := &envelope{id: newUUID(), d: d, attempt: attempt, reason: reason, queued: time.Now()}
 	d.envelopes = append(d.envelopes, e)
 	s.envelopes[e.id] = e
-	s.queue = append(s.queue, e)
+	s.queue.push(e)
 	s.cond.Broadcast()
 	return e
 }
@@ -259,7 +259,7 @@ func (s *Server) writeLoop(c *wsConn) {
 		if err != nil {
 			if env != nil && env.acked.IsZero() {
 				env.sent, env.conn = time.Time{}, nil
-				s.queue = append([]*envelope{env}, s.queue...)
+				s.queue.pushFront(env)
 			}
 			s.mu.Unlock()
 			s.closeConn(c)
@@ -272,34 +272,86 @@ func (s *Server) writeLoop(c *wsConn) {
 	}
 }
 
-// nextForLocked removes and returns the first queued envelope that c is to
-// write, or nil. Each envelope goes to one live socket (not silent, not
-// draining, not closed) chosen at random when a writer first looks at it,
-// as Slack spreads envelopes over an app's connections; an envelope whose
-// socket stopped being live is given to another one at random.
+// envQueue is a FIFO of envelopes: the shared queue of those not yet
+// given to a socket, and each socket's own (wsConn.given).
+type envQueue struct {
+	items []*envelope // items[head:]
+	head  int
+}
+
+func (q *envQueue) len() int { return len(q.items) - q.head }
+
+func (q *envQueue) push(e *envelope) { q.items = append(q.items, e) }
+
+// pop removes and returns the first envelope, nil if there is none.
+func (q *envQueue) pop() *envelope {
+	if q.len() == 0 {
+		return nil
+	}
+	e := q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	} else if q.head > 1024 && q.head > len(q.items)/2 {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	return e
+}
+
+// pushFront puts envelopes back at the head, in their order.
+func (q *envQueue) pushFront(es ...*envelope) {
+	if len(es) <= q.head {
+		q.head -= len(es)
+		copy(q.items[q.head:], es)
+		return
+	}
+	q.items = append(slices.Clone(es), q.items[q.head:]...)
+	q.head = 0
+}
+
+// drain removes and returns every envelope, in order.
+func (q *envQueue) drain() []*envelope {
+	es := slices.Clone(q.items[q.head:])
+	q.items, q.head = q.items[:0], 0
+	return es
+}
+
+// nextForLocked removes and returns the next envelope that c is to write,
+// or nil. Each envelope goes to one live socket (not silent, not draining,
+// not closed) chosen at random when a writer takes it from the shared
+// queue, as Slack spreads envelopes over an app's connections; one chosen
+// for another socket waits in that socket's own queue, and goes back to
+// the head of the shared queue if that socket stops being live before
+// writing it. Each step is O(1) in the queue's length (a burst queues
+// tens of thousands).
 func (s *Server) nextForLocked(c *wsConn) *envelope {
+	var live []*wsConn
+	for x := range s.conns {
+		if !s.liveLocked(x) {
+			if x.given.len() > 0 {
+				s.queue.pushFront(x.given.drain()...)
+			}
+			continue
+		}
+		live = append(live, x)
+	}
 	if !s.liveLocked(c) {
 		return nil
 	}
-	var live []*wsConn
-	for i, e := range s.queue {
-		if e.target == nil || !s.liveLocked(e.target) {
-			if live == nil {
-				for x := range s.conns {
-					if s.liveLocked(x) {
-						live = append(live, x)
-					}
-				}
-			}
-			e.target = live[rand.IntN(len(live))]
-			if e.target != c {
-				s.cond.Broadcast()
-			}
-		}
-		if e.target == c {
-			s.queue = slices.Delete(s.queue, i, i+1)
+	if e := c.given.pop(); e != nil {
+		return e
+	}
+	for s.queue.len() > 0 {
+		e := s.queue.pop()
+		t := live[rand.IntN(len(live))]
+		if t == c {
 			return e
 		}
+		t.given.push(e)
+		s.cond.Broadcast()
 	}
 	return nil
 }
@@ -433,6 +485,7 @@ func (s *Server) closeConn(c *wsConn) {
 	}
 	c.closed = true
 	close(c.done)
+	s.queue.pushFront(c.given.drain()...)
 	delete(s.conns, c)
 	s.notifyConnsLocked()
 	s.mu.Unlock()
@@ -577,5 +630,9 @@ func (s *Server) UnackedCount() int {
 func (s *Server) QueuedCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.queue)
+	n := s.queue.len()
+	for c := range s.conns {
+		n += c.given.len()
+	}
+	return n
 }
