@@ -21,16 +21,22 @@ import (
 // rows inserted by the same statement in batches, one transaction each,
 // with nothing else (no lock, no dedup read, no caller waiting).
 func BenchmarkCapture(b *testing.B) {
-	for _, inflight := range []int{1, 10, 100, 1000} {
-		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
+	type shape struct{ inflight, replicas int }
+	for _, s := range []shape{{1, 1}, {10, 1}, {100, 1}, {1000, 1}, {1000, 3}} {
+		b.Run(fmt.Sprintf("inflight=%d/replicas=%d", s.inflight, s.replicas), func(b *testing.B) {
 			ctx := context.Background()
-			db := openAt(b, schemaURL(b), Options{MaxConns: 4})
-			inc := storetest.MustCreate(b, db, "bench", "C1")
+			u := schemaURL(b)
+			dbs := make([]*DB, s.replicas)
+			for i := range dbs {
+				dbs[i] = openAt(b, u, Options{MaxConns: 4})
+			}
+			inc := storetest.MustCreate(b, dbs[0], "bench", "C1")
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			b.ResetTimer()
 			start := time.Now()
-			for range inflight {
+			for g := range s.inflight {
+				db := dbs[g%len(dbs)]
 				wg.Go(func() {
 					for {
 						i := next.Add(1)
@@ -47,12 +53,15 @@ func BenchmarkCapture(b *testing.B) {
 			}
 			wg.Wait()
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
-			b.ReportMetric(float64(db.commit.grouped.Load())/float64(db.commit.groups.Load()), "calls/group")
+			var grouped, groups int64
+			for _, db := range dbs {
+				grouped, groups = grouped+db.commit.grouped.Load(), groups+db.commit.groups.Load()
+			}
+			b.ReportMetric(float64(grouped)/float64(groups), "calls/group")
 		})
 	}
 }
 
-// BenchmarkRawBatchedInsert is BenchmarkCapture's baseline (see there).
 func BenchmarkRawBatchedInsert(b *testing.B) {
 	for _, batch := range []int{100, 1000} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {

@@ -219,7 +219,7 @@ func (h *timelineHead) addOne(rows *eventRows, stored map[string]bool, id int64,
 	rows.seqs = append(rows.seqs, h.count)
 	rows.keys = append(rows.keys, ev.DedupKey)
 	rows.bodies = append(rows.bodies, body)
-	if (ev.Kind == incidentbot.EventMessage || ev.Kind == incidentbot.EventFileShared) && ev.TS != "" && tsLess(h.lastTS, ev.TS) {
+	if isMessageKind(ev) && tsLess(h.lastTS, ev.TS) {
 		h.lastTS = ev.TS
 	}
 	return true
@@ -371,10 +371,54 @@ func (c *committer) commit(group []*appendCall) {
 	}
 }
 
-// commitTx is commit's transaction, in two round trips: BEGIN, the row
-// locks and the dedup read pipelined in one batch; the inserts, the heads'
-// update and COMMIT in another. On failure it rolls back (or the pool
-// drops the connection, which is not idle).
+// appendGroup is the statement of commitTx that stores a group's events.
+// It runs after the statement that locked the incidents' rows, so that
+// its snapshot sees every event committed by the writers before: it
+// leaves out the calls that name a missing incident (bad: each with the
+// first missing id), the events whose key is stored or comes earlier in
+// the group, numbers the rest after each incident's event_count in group
+// order, inserts them, moves the heads (event_count, and last_ts to the
+// greatest message ts stored where that is later, compared as TSLess
+// does: both sides padded to 30 digits), and returns each call's count of stored events (-1 and the
+// missing incident for a bad call).
+//
+// $1..$5 are the events: call index, incident, dedup key or "", body,
+// and the ts for last_ts ("" unless isMessageKind).
+const appendGroup = `WITH u AS (
+	SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u (c, i, k, b, t, o)
+), bad AS (
+	SELECT u.c, (array_agg(u.i ORDER BY u.o))[1] AS i FROM u
+	WHERE NOT EXISTS (SELECT 1 FROM incidents n WHERE n.id = u.i) GROUP BY u.c
+), fresh AS (
+	SELECT u.c, u.i, u.k, u.b, u.t, u.o, row_number() OVER (PARTITION BY u.i, u.k ORDER BY u.o) AS nth FROM u
+	WHERE u.c NOT IN (SELECT bad.c FROM bad)
+	AND (u.k = '' OR NOT EXISTS (SELECT 1 FROM events e WHERE e.incident_id = u.i AND e.dedup_key = u.k))
+), numbered AS (
+	SELECT f.c, f.i, f.k, f.b, f.t, n.event_count + row_number() OVER (PARTITION BY f.i ORDER BY f.o) AS s
+	FROM fresh f JOIN incidents n ON n.id = f.i
+	WHERE f.k = '' OR f.nth = 1
+), ins AS (
+	INSERT INTO events (incident_id, seq, dedup_key, body)
+	SELECT i, s, NULLIF(k, ''), b::jsonb FROM numbered
+), heads AS (
+	UPDATE incidents n SET event_count = h.last,
+		last_ts = CASE WHEN h.ts <> ''
+			AND (lpad(ltrim(split_part(n.last_ts, '.', 1), '0'), 30, '0') || rpad(split_part(n.last_ts, '.', 2), 30, '0'))
+			< (lpad(ltrim(split_part(h.ts, '.', 1), '0'), 30, '0') || rpad(split_part(h.ts, '.', 2), 30, '0'))
+			THEN h.ts ELSE n.last_ts END
+	FROM (SELECT i, max(s) AS last, (array_agg(t ORDER BY (lpad(ltrim(split_part(t, '.', 1), '0'), 30, '0') || rpad(split_part(t, '.', 2), 30, '0')) DESC))[1] AS ts FROM numbered GROUP BY i) h
+	WHERE n.id = h.i
+)
+SELECT c, count(*), 0::bigint FROM numbered GROUP BY c
+UNION ALL SELECT c, -1, i FROM bad`
+
+// commitTx is commit's transaction, in one round trip: BEGIN, the lock of
+// the incidents' rows (in id order, so that replicas cannot deadlock),
+// appendGroup and COMMIT, pipelined. The rows stay locked only while the
+// server runs the statements: no client round trip or client work falls
+// inside the lock, which is what the replicas writing one incident wait
+// for. On failure it rolls back (or the pool drops the connection, which
+// is not idle).
 func (c *committer) commitTx(ctx context.Context, group []*appendCall, ids []int64) (err error) {
 	conn, err := c.db.pool.Acquire(ctx)
 	if err != nil {
@@ -388,140 +432,88 @@ func (c *committer) commitTx(ctx context.Context, group []*appendCall, ids []int
 		}
 	}()
 
-	// The dedup keys to look up, whatever the incident (a missing one
-	// has none stored).
-	var kIDs []int64
-	var kKeys []string
-	for _, cl := range group {
+	var evs groupEvents
+	for ci, cl := range group {
+		cl.stored, cl.err = 0, nil
 		for _, pe := range cl.events {
-			if pe.ev.DedupKey != "" {
-				kIDs = append(kIDs, pe.ev.IncidentID)
-				kKeys = append(kKeys, pe.ev.DedupKey)
-			}
+			evs.add(ci, pe)
 		}
 	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(`SELECT id, event_count, last_ts FROM incidents WHERE id = ANY ($1) ORDER BY id FOR UPDATE`, ids)
-	if len(kIDs) > 0 {
-		// After the locks, so it sees what the writers before committed.
-		// A nested loop over the keys, each an index probe, whatever the
-		// size of the table (a join could pick a scan of it).
-		b.Queue(`SELECT u.i, u.k FROM unnest($1::bigint[], $2::text[]) AS u (i, k)
-WHERE EXISTS (SELECT 1 FROM events e WHERE e.incident_id = u.i AND e.dedup_key = u.k)`, kIDs, kKeys)
-	}
-	heads := make(map[int64]*timelineHead, len(ids))
-	stored := make(map[int64]map[string]bool, len(ids))
+	b.Queue(`SELECT id FROM incidents WHERE id = ANY ($1) ORDER BY id FOR UPDATE`, ids)
+	evs.queue(b)
+	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
+	defer func() {
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	}()
 	if _, err := br.Exec(); err != nil {
-		_ = br.Close()
 		return err
 	}
 	inTx = true
+	if _, err := br.Exec(); err != nil {
+		return err
+	}
 	rows, _ := br.Query()
 	for rows.Next() {
-		var (
-			id int64
-			h  timelineHead
-		)
-		if err := rows.Scan(&id, &h.count, &h.lastTS); err != nil {
+		var ci int32
+		var n, missing int64
+		if err := rows.Scan(&ci, &n, &missing); err != nil {
 			rows.Close()
-			_ = br.Close()
 			return err
 		}
-		heads[id] = &h
-		stored[id] = map[string]bool{}
+		if ci < 0 || int(ci) >= len(group) {
+			rows.Close()
+			return fmt.Errorf("append events: the database answered for call %d of %d", ci, len(group))
+		}
+		if cl := group[ci]; n < 0 {
+			cl.err = notFound(cl.op, missing)
+		} else {
+			cl.stored = int(n)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		_ = br.Close()
 		return err
-	}
-	if len(kIDs) > 0 {
-		rows, _ := br.Query()
-		for rows.Next() {
-			var (
-				id  int64
-				key string
-			)
-			if err := rows.Scan(&id, &key); err != nil {
-				rows.Close()
-				_ = br.Close()
-				return err
-			}
-			if stored[id] != nil {
-				stored[id][key] = true
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			_ = br.Close()
-			return err
-		}
-	}
-	if err := br.Close(); err != nil {
-		return err
-	}
-
-	all := &eventRows{}
-	for _, cl := range group {
-		cl.stored, cl.err = 0, nil
-		missing := int64(0)
-		for _, pe := range cl.events {
-			if heads[pe.ev.IncidentID] == nil {
-				missing = pe.ev.IncidentID
-				break
-			}
-		}
-		if missing != 0 {
-			cl.err = notFound(cl.op, missing)
-			continue
-		}
-		for _, pe := range cl.events {
-			id := pe.ev.IncidentID
-			if heads[id].addOne(all, stored[id], id, pe.ev, pe.body) {
-				cl.stored++
-			}
-		}
-	}
-	var hIDs, hCounts []int64
-	var hTS []string
-	for id, h := range heads {
-		if h.dirty {
-			hIDs, hCounts, hTS = append(hIDs, id), append(hCounts, h.count), append(hTS, h.lastTS)
-		}
-	}
-	b = &pgx.Batch{}
-	all.queue(b)
-	if len(hIDs) > 0 {
-		b.Queue(`UPDATE incidents SET event_count = u.c, last_ts = u.t FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u (i, c, t) WHERE incidents.id = u.i`,
-			hIDs, hCounts, hTS)
-	}
-	b.Queue("COMMIT")
-	br = conn.SendBatch(ctx, b)
-	if len(all.ids) > 0 {
-		tag, err := br.Exec()
-		if err != nil {
-			_ = br.Close()
-			return err
-		}
-		if tag.RowsAffected() != int64(len(all.ids)) {
-			_ = br.Close()
-			return fmt.Errorf("inserted %d events of %d", tag.RowsAffected(), len(all.ids))
-		}
-	}
-	if len(hIDs) > 0 {
-		if _, err := br.Exec(); err != nil {
-			_ = br.Close()
-			return err
-		}
 	}
 	if _, err := br.Exec(); err != nil { // COMMIT
-		_ = br.Close()
 		return err
 	}
 	inTx = false
-	return br.Close()
+	return nil
+}
+
+// groupEvents are the arguments of appendGroup, event by event.
+type groupEvents struct {
+	calls                []int32
+	incs                 []int64
+	keys, bodies, lastTS []string
+}
+
+// add adds pe, an event of the group's call number call.
+func (g *groupEvents) add(call int, pe pendingEvent) {
+	ts := ""
+	if isMessageKind(pe.ev) {
+		ts = pe.ev.TS
+	}
+	g.calls, g.incs = append(g.calls, int32(call)), append(g.incs, pe.ev.IncidentID)
+	g.keys, g.bodies, g.lastTS = append(g.keys, pe.ev.DedupKey), append(g.bodies, pe.body), append(g.lastTS, ts)
+}
+
+// queue adds appendGroup with the events to b, if there are any.
+func (g *groupEvents) queue(b *pgx.Batch) {
+	if len(g.incs) > 0 {
+		b.Queue(appendGroup, g.calls, g.incs, g.keys, g.bodies, g.lastTS)
+	}
+}
+
+// isMessageKind reports whether ev moves an incident's last_ts: a message
+// or a shared file with a ts.
+func isMessageKind(ev *incidentbot.TimelineEvent) bool {
+	return (ev.Kind == incidentbot.EventMessage || ev.Kind == incidentbot.EventFileShared) && ev.TS != ""
 }
 
 // tsLess is incidentbot.TSLess.

@@ -591,6 +591,29 @@ func testLastEventTS(t *testing.T, be Backend) {
 	if ts, _ := db.LastEventTS(ctx, inc.ID); ts != "1700000400.000000" {
 		t.Errorf("LastEventTS after one call = %q", ts)
 	}
+	// A duplicate with a later ts, in a call that stores another message:
+	// only what is stored counts.
+	if _, err := db.AppendEvents(ctx, Message(inc.ID, "a", "1900000000.000000", "dup"), Message(inc.ID, "e", "1700000500.000000", "")); err != nil {
+		t.Fatal(err)
+	}
+	if ts, _ := db.LastEventTS(ctx, inc.ID); ts != "1700000500.000000" {
+		t.Errorf("LastEventTS after a duplicate and a message = %q, want 1700000500.000000", ts)
+	}
+	// Seconds that grow a digit sort after; fractions compare as digits
+	// after a point.
+	for _, s := range []struct{ ts, want string }{
+		{"10000000000.1", "10000000000.1"},
+		{"9999999999.999999", "10000000000.1"},
+		{"10000000000.09", "10000000000.1"},
+		{"10000000000.100001", "10000000000.100001"},
+	} {
+		if _, err := db.AppendEvents(ctx, Message(inc.ID, "", s.ts, "")); err != nil {
+			t.Fatal(err)
+		}
+		if ts, _ := db.LastEventTS(ctx, inc.ID); ts != s.want {
+			t.Errorf("after %s: LastEventTS = %q, want %q", s.ts, ts, s.want)
+		}
+	}
 }
 
 func testUsers(t *testing.T, be Backend) {
