@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/incidentbot/incidentbot/internal/cork"
 )
 
 // Config configures a Server. The zero value is usable: every empty field takes
@@ -219,7 +221,7 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST /actions/{team}/{id}/{secret}", s.serveResponseURL)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(cork.Listener{Listener: ln}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.logf("serve: %v", err)
 		}
 	}()

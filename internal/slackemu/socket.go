@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/incidentbot/incidentbot/internal/cork"
 )
 
 // delivery is one thing Slack sends over Socket Mode: an event, a slash
@@ -49,9 +51,10 @@ type envelope struct {
 type wsConn struct {
 	id       int
 	ws       *websocket.Conn
-	control  [][]byte // hello and disconnect messages, written before envelopes
-	silent   bool     // no pings, no envelopes (a stale socket)
-	draining bool     // told to disconnect: no new envelopes
+	tcp      *cork.Conn // under ws
+	control  [][]byte   // hello and disconnect messages, written before envelopes
+	silent   bool       // no pings, no envelopes (a stale socket)
+	draining bool       // told to disconnect: no new envelopes
 	closed   bool
 	given    envQueue // envelopes given to this socket, not yet written
 	done     chan struct{}
@@ -169,7 +172,11 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.connSeq++
-	c := &wsConn{id: s.connSeq, ws: ws, done: make(chan struct{})}
+	tcp, ok := ws.NetConn().(*cork.Conn)
+	if !ok {
+		tcp = cork.New(ws.NetConn()) // not from the server's listener: corking keeps nothing back
+	}
+	c := &wsConn{id: s.connSeq, ws: ws, tcp: tcp, done: make(chan struct{})}
 	s.conns[c] = struct{}{}
 	hello, _ := json.Marshal(obj{
 		"type":            "hello",
@@ -224,48 +231,69 @@ func (s *Server) notifyConnsLocked() {
 	s.cond.Broadcast()
 }
 
+// writeBatch is the most envelopes writeLoop writes in one go.
+const writeBatch = 128
+
 // writeLoop is the only writer of data frames on c: control messages first,
 // then envelopes from the shared queue (each envelope goes to one socket).
+// It takes what is ready, up to writeBatch envelopes, and writes the
+// frames corked into one write to the socket, as a busy server does.
 func (s *Server) writeLoop(c *wsConn) {
 	defer s.wg.Done()
 	for {
 		s.mu.Lock()
-		var msg []byte
-		var env *envelope
-		for msg == nil {
+		var msgs [][]byte
+		var envs []*envelope
+		for len(msgs) == 0 {
 			if c.closed || s.closed.Load() {
 				s.mu.Unlock()
 				return
 			}
-			if len(c.control) > 0 {
-				msg, c.control = c.control[0], c.control[1:]
-				break
-			}
-			if env = s.nextForLocked(c); env != nil {
-				msg = env.wire()
+			msgs, c.control = append(msgs, c.control...), nil
+			for len(envs) < writeBatch {
+				env := s.nextForLocked(c)
+				if env == nil {
+					break
+				}
+				msgs = append(msgs, env.wire())
 				// Set before writing: the ack may be read before this
 				// goroutine gets the lock back.
 				env.sent, env.conn = time.Now(), c
-				break
+				envs = append(envs, env)
 			}
-			s.cond.Wait()
+			if len(msgs) == 0 {
+				s.cond.Wait()
+			}
 		}
 		s.mu.Unlock()
 
 		_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		err := c.ws.WriteMessage(websocket.TextMessage, msg)
+		c.tcp.Cork()
+		var err error
+		for _, m := range msgs {
+			if err = c.ws.WriteMessage(websocket.TextMessage, m); err != nil {
+				break
+			}
+		}
+		if ferr := c.tcp.Flush(); err == nil {
+			err = ferr
+		}
 
 		s.mu.Lock()
 		if err != nil {
-			if env != nil && env.acked.IsZero() {
-				env.sent, env.conn = time.Time{}, nil
-				s.queue.pushFront(env)
+			var back []*envelope
+			for _, env := range envs {
+				if env.acked.IsZero() {
+					env.sent, env.conn = time.Time{}, nil
+					back = append(back, env)
+				}
 			}
+			s.queue.pushFront(back...)
 			s.mu.Unlock()
 			s.closeConn(c)
 			return
 		}
-		if env != nil {
+		for _, env := range envs {
 			s.sentLocked(env, c)
 		}
 		s.mu.Unlock()
