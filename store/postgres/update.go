@@ -131,20 +131,20 @@ type incidentGroup struct {
 	found   bool
 	raw     []byte
 	rec     *incidentbot.Incident // as the calls so far left it; nil when missing or undecodable
-	cmds    map[string]bool       // the command keys applied: stored or earlier in the group
-	newKeys []string              // the command keys to store
-	dirty   bool                  // a call was applied
+	head    timelineHead
+	cmds    map[string]bool // the command keys applied: stored or earlier in the group
+	newKeys []string        // the command keys to store
+	dirty   bool            // a call was applied
 }
 
-// commitTx runs group in one transaction, in two round trips when no
+// commitTx runs group in one transaction, in three round trips when no
 // call changes a channel: (1) BEGIN, the fences' lease rows locked for
 // share, the incidents' rows locked in id order (so that replicas cannot
 // deadlock) and read, and the calls' command keys looked up, pipelined in
 // one batch; then, per incident, each call's fn in arrival order on a copy
-// of the record as the calls before it left it; (2) the records, the
-// events (appendGroup: deduplicated and numbered by the server) and the
-// command keys written and COMMIT, in one batch. The rows stay locked for
-// those two round trips only.
+// of the record as the calls before it left it; (2) the events' dedup keys
+// looked up, if any has one; (3) the records, events and command keys
+// written and COMMIT, in one batch.
 //
 // A call's own failure goes to that call, which is left out of the
 // transaction, its copy dropped: a lost fence (EConflict), a missing or
@@ -203,7 +203,7 @@ func (u *updater) commitTx(ctx context.Context, group []*updateCall) (committing
 	for _, f := range fenceList {
 		b.Queue(fenceHeld, f.Name, f.Holder, f.Epoch)
 	}
-	b.Queue(`SELECT id, body FROM incidents WHERE id = ANY ($1) ORDER BY id FOR UPDATE`, ids)
+	b.Queue(`SELECT id, body, event_count, last_ts FROM incidents WHERE id = ANY ($1) ORDER BY id FOR UPDATE`, ids)
 	if len(kIDs) > 0 {
 		// After the locks, so it sees what the writers before committed.
 		b.Queue(`SELECT u.i, u.k FROM unnest($1::bigint[], $2::text[]) AS u (i, k)
@@ -239,10 +239,38 @@ WHERE EXISTS (SELECT 1 FROM incident_commands c WHERE c.incident_id = u.i AND c.
 		}
 	}
 
-	// (2) The writes and COMMIT: each changed record, then the events of
-	// each incident's calls in call order, deduplicated and numbered by
-	// appendGroup (it sees the record's row as this transaction left it).
-	var evs groupEvents
+	// (2) The events' dedup keys already stored, by any writer.
+	stored := make(map[int64]map[string]bool, len(incs))
+	var eIDs []int64
+	var eKeys []string
+	for _, g := range incs {
+		stored[g.id] = map[string]bool{}
+		for _, cl := range g.calls {
+			for _, pe := range cl.events {
+				if pe.ev.DedupKey != "" {
+					eIDs, eKeys = append(eIDs, g.id), append(eKeys, pe.ev.DedupKey)
+				}
+			}
+		}
+	}
+	if len(eIDs) > 0 {
+		rows, _ := conn.Query(ctx, `SELECT u.i, u.k FROM unnest($1::bigint[], $2::text[]) AS u (i, k)
+WHERE EXISTS (SELECT 1 FROM events e WHERE e.incident_id = u.i AND e.dedup_key = u.k)`, eIDs, eKeys)
+		var (
+			id  int64
+			key string
+		)
+		if _, err := pgx.ForEachRow(rows, []any{&id, &key}, func() error {
+			stored[id][key] = true
+			return nil
+		}); err != nil {
+			return false, err
+		}
+	}
+
+	// (3) The writes and COMMIT: the events of each incident's calls in
+	// call order (a key stored, or earlier in the group, skipped).
+	all := &eventRows{}
 	var cIDs []int64
 	var cKeys []string
 	b = &pgx.Batch{}
@@ -250,22 +278,22 @@ WHERE EXISTS (SELECT 1 FROM incident_commands c WHERE c.incident_id = u.i AND c.
 		if !g.dirty {
 			continue
 		}
+		for _, cl := range g.calls {
+			for _, pe := range cl.events {
+				g.head.addOne(all, stored[g.id], g.id, pe.ev, pe.body)
+			}
+		}
 		body, err := json.Marshal(g.rec)
 		if err != nil {
 			return false, fmt.Errorf("encode %s: %w", incidentbot.IncidentKey(g.id), err)
 		}
-		b.Queue(`UPDATE incidents SET body = $2, channel_id = NULLIF($3, ''), open = $4, updated_at = now() WHERE id = $1`,
-			g.id, string(body), g.rec.ChannelID, !g.rec.Resolved())
-		for ci, cl := range g.calls {
-			for _, pe := range cl.events {
-				evs.add(ci, pe)
-			}
-		}
+		b.Queue(`UPDATE incidents SET body = $2, channel_id = NULLIF($3, ''), open = $4, event_count = $5, last_ts = $6, updated_at = now() WHERE id = $1`,
+			g.id, string(body), g.rec.ChannelID, !g.rec.Resolved(), g.head.count, g.head.lastTS)
 		for _, k := range g.newKeys {
 			cIDs, cKeys = append(cIDs, g.id), append(cKeys, k)
 		}
 	}
-	evs.queue(b)
+	all.queue(b)
 	if len(cIDs) > 0 {
 		b.Queue(`INSERT INTO incident_commands (incident_id, dedup_key) SELECT * FROM unnest($1::bigint[], $2::text[])`, cIDs, cKeys)
 	}
@@ -298,12 +326,13 @@ func readLocked(br pgx.BatchResults, inTx *bool, held []bool, byID map[int64]*in
 	var (
 		id   int64
 		raw  []byte
+		h    timelineHead
 		key  string
 		rows = must(br.Query())
 	)
-	if _, err := pgx.ForEachRow(rows, []any{&id, &raw}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&id, &raw, &h.count, &h.lastTS}, func() error {
 		g := byID[id]
-		g.found, g.raw = true, slices.Clone(raw)
+		g.found, g.raw, g.head = true, slices.Clone(raw), h
 		return nil
 	}); err != nil {
 		return err
@@ -355,7 +384,6 @@ func (u *updater) apply(ctx context.Context, conn *pgxpool.Conn, cl *updateCall,
 			cl.alone = true // fails alone as it would have
 			return nil
 		}
-		evs[i].IncidentID = g.id
 		pes[i] = pendingEvent{ev: &evs[i], body: body}
 	}
 	g.rec, g.dirty = c, true
