@@ -103,7 +103,7 @@ func newFuzzWorld(tb testing.TB, dir string, n int) *fuzzWorld {
 	deps.Now = func() time.Time { return now }
 	deps.Pager = fuzzPager{}
 	deps.Drafts = fuzzDrafter{}
-	w.svc = commands.New(db, commands.Config{AnnounceChannel: "CANNOUNCE"}, deps)
+	w.svc = commands.New(db, commands.Config{AnnounceChannel: "CANNOUNCE", HeaderEvery: time.Microsecond}, deps)
 	res, err := w.svc.Open(ctx, commands.OpenRequest{TeamID: "T1", UserID: "U1", Title: "Checkout latency spike", Severity: incidentbot.Sev2})
 	if err != nil {
 		tb.Fatal(err)

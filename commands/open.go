@@ -320,10 +320,11 @@ func (s *Service) postHeader(ctx context.Context, inc *incidentbot.Incident) err
 }
 
 // refreshHeader brings the pinned header of incident id up to date. It
-// reads the incident afresh, and while one refresh of an incident runs,
-// further requests collapse into one more refresh after it, so that a burst
-// of changes costs two chat.update calls, not one per change, and the last
-// one shows the latest state.
+// reads the incident afresh. While one refresh of an incident runs, further
+// requests collapse into one more refresh after it, and updates follow each
+// other no closer than Config.HeaderEvery (real time: it paces Slack
+// calls): a burst of changes costs one chat.update at once and one a
+// second while it lasts, and the last one shows the latest state.
 func (s *Service) refreshHeader(ctx context.Context, id int64) error {
 	s.hmu.Lock()
 	if s.headerBusy[id] {
@@ -335,8 +336,20 @@ func (s *Service) refreshHeader(ctx context.Context, id int64) error {
 	s.hmu.Unlock()
 	var err error
 	for {
-		err = s.updateHeader(ctx, id)
 		s.hmu.Lock()
+		wait := time.Until(s.headerLast[id].Add(s.cfg.HeaderEvery))
+		s.hmu.Unlock()
+		if wait > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+		}
+		if ctx.Err() == nil {
+			err = s.updateHeader(ctx, id)
+		}
+		s.hmu.Lock()
+		s.headerLast[id] = time.Now()
 		if !s.headerDirty[id] || ctx.Err() != nil {
 			delete(s.headerBusy, id)
 			delete(s.headerDirty, id)

@@ -106,7 +106,17 @@ type Config struct {
 	// ChannelRetry is how often a channel that is gone (archived, deleted,
 	// the bot removed) is tried again. Zero means DefaultChannelRetry.
 	ChannelRetry time.Duration
+	// HeaderEvery is the least time between two updates of an incident's
+	// pinned header by this process. Zero means DefaultHeaderEvery.
+	HeaderEvery time.Duration
 }
+
+// DefaultHeaderEvery paces header updates: a burst of commands on one
+// incident updates its header at once and then at most once a second,
+// the last update showing the latest state. Slack allows chat.update about
+// 50 times a minute; one update per command had a burst rate limited, and
+// its calls and echoes took the CPU that acknowledging commands needs.
+const DefaultHeaderEvery = time.Second
 
 // Deps are the Service's collaborators. Poster is required; Channels is
 // needed to open incidents, Files with Drafts, Directory with OnCall; the
@@ -164,6 +174,7 @@ type Service struct {
 	hmu         sync.Mutex
 	headerBusy  map[int64]bool // a header refresh is running
 	headerDirty map[int64]bool // another is wanted after it
+	headerLast  map[int64]time.Time
 }
 
 // New returns a Service. Zero Config fields get the product's defaults.
@@ -180,13 +191,16 @@ func New(store Store, cfg Config, deps Deps) *Service {
 	if cfg.ChannelRetry <= 0 {
 		cfg.ChannelRetry = DefaultChannelRetry
 	}
+	if cfg.HeaderEvery <= 0 {
+		cfg.HeaderEvery = DefaultHeaderEvery
+	}
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
 	if !cfg.PageSeverity.Valid() {
 		cfg.PageSeverity = incidentbot.Sev2
 	}
-	return &Service{store: store, cfg: cfg, deps: deps, headerBusy: map[int64]bool{}, headerDirty: map[int64]bool{}}
+	return &Service{store: store, cfg: cfg, deps: deps, headerBusy: map[int64]bool{}, headerDirty: map[int64]bool{}, headerLast: map[int64]time.Time{}}
 }
 
 // now is the Service's clock, in UTC.
