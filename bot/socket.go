@@ -43,16 +43,16 @@ type conn struct {
 	closed    chan struct{}
 	once      sync.Once
 
-	// Acknowledgements wait in queue for the connection's writer, which
-	// writes all those queued in one system call: under a burst a group
-	// commit releases hundreds of envelopes at once, and a write each was
-	// a tenth of the bot's CPU.
+	// Acknowledgements are queued; whoever holds wmu writes all those
+	// queued, corked into one system call (flat combining): alone, an ack
+	// is written at once by its own goroutine; under a burst (a group
+	// commit releases hundreds of envelopes at once) the one writing takes
+	// the others along. A write each was a tenth of the bot's CPU.
 	qmu   sync.Mutex
 	queue []frame
-	kick  chan struct{} // one slot: the queue is not empty
 }
 
-// frame is a text message queued for the writer, and where its outcome goes.
+// frame is a text message queued for writing, and where its outcome goes.
 type frame struct {
 	data []byte
 	done chan error
@@ -65,17 +65,14 @@ func (c *conn) close() {
 	})
 }
 
-// write queues a text message for the writer and waits until it is
-// written, or failed, or the connection closed.
+// write writes a text message, with whatever else is queued, and returns
+// once it is written or failed, or the connection closed.
 func (c *conn) write(data []byte) error {
 	f := frame{data: data, done: make(chan error, 1)}
 	c.qmu.Lock()
 	c.queue = append(c.queue, f)
 	c.qmu.Unlock()
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
+	c.drain()
 	select {
 	case err := <-f.done:
 		return err
@@ -84,35 +81,45 @@ func (c *conn) write(data []byte) error {
 	}
 }
 
-// writer writes the queued messages until the connection closes: each
-// time, all those queued, corked into one write to the socket.
-func (c *conn) writer() {
-	for {
-		select {
-		case <-c.closed:
-			return
-		case <-c.kick:
-		}
-		c.qmu.Lock()
-		batch := c.queue
-		c.queue = nil
-		c.qmu.Unlock()
-		c.wmu.Lock()
-		_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		c.tcp.Cork()
-		var err error
-		for _, f := range batch {
-			if err == nil {
-				err = c.ws.WriteMessage(websocket.TextMessage, f.data)
-			}
-		}
-		if ferr := c.tcp.Flush(); err == nil {
-			err = ferr
-		}
+// drain writes the queued frames unless another goroutine holds wmu: that
+// one writes them, since every holder of wmu drains again after letting go
+// (frames queued while it held it would otherwise wait for the next ack).
+func (c *conn) drain() {
+	for c.wmu.TryLock() {
+		c.writeQueued()
 		c.wmu.Unlock()
-		for _, f := range batch {
-			f.done <- err
+		c.qmu.Lock()
+		more := len(c.queue) > 0
+		c.qmu.Unlock()
+		if !more {
+			return
 		}
+	}
+}
+
+// writeQueued writes the queued frames, corked, and tells each its
+// outcome. The caller holds wmu.
+func (c *conn) writeQueued() {
+	c.qmu.Lock()
+	batch := c.queue
+	c.queue = nil
+	c.qmu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.tcp.Cork()
+	var err error
+	for _, f := range batch {
+		if err == nil {
+			err = c.ws.WriteMessage(websocket.TextMessage, f.data)
+		}
+	}
+	if ferr := c.tcp.Flush(); err == nil {
+		err = ferr
+	}
+	for _, f := range batch {
+		f.done <- err
 	}
 }
 
@@ -178,13 +185,14 @@ func (b *Bot) connectOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("dial the Socket Mode websocket: %w", err)
 	}
-	c := &conn{ws: ws, tcp: tcp, closed: make(chan struct{}), kick: make(chan struct{}, 1)}
+	c := &conn{ws: ws, tcp: tcp, closed: make(chan struct{})}
 	c.lastFrame.Store(time.Now().UnixNano())
 	ws.SetPingHandler(func(data string) error {
 		c.lastFrame.Store(time.Now().UnixNano())
 		c.wmu.Lock()
-		defer c.wmu.Unlock()
 		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
+		c.wmu.Unlock()
+		c.drain() // what was queued while the pong held wmu
 		if errors.Is(err, websocket.ErrCloseSent) {
 			return nil
 		}
@@ -193,7 +201,6 @@ func (b *Bot) connectOnce(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, c.close)
 	defer stop()
 	go b.watch(c)
-	go c.writer()
 	defer c.close()
 	err = b.read(ctx, c)
 	if errors.Is(err, errHealthyEnd) {

@@ -449,6 +449,9 @@ func (s *Server) readLoop(c *wsConn) {
 		if err != nil {
 			break
 		}
+		// The moment the acknowledgement arrived, before this server's
+		// own work (decoding it, waiting for its lock) adds to it.
+		at := time.Now()
 		var ack struct {
 			EnvelopeID string          `json:"envelope_id"`
 			Payload    json.RawMessage `json:"payload"`
@@ -457,14 +460,14 @@ func (s *Server) readLoop(c *wsConn) {
 			s.logf("socket %d: ignoring a message that is not an acknowledgement", c.id)
 			continue
 		}
-		s.handleAck(c, ack.EnvelopeID, ack.Payload)
+		s.handleAck(c, ack.EnvelopeID, ack.Payload, at)
 	}
 	s.closeConn(c)
 }
 
-// handleAck records an acknowledgement and, for the first one of a delivery,
-// hands its payload to the delivery's handler.
-func (s *Server) handleAck(c *wsConn, id string, payload json.RawMessage) {
+// handleAck records an acknowledgement, read at at, and, for the first one
+// of a delivery, hands its payload to the delivery's handler.
+func (s *Server) handleAck(c *wsConn, id string, payload json.RawMessage, at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.envelopes[id]
@@ -475,7 +478,7 @@ func (s *Server) handleAck(c *wsConn, id string, payload json.RawMessage) {
 	if !e.acked.IsZero() {
 		return
 	}
-	e.acked = time.Now()
+	e.acked = at
 	if e.timer != nil {
 		e.timer.Stop()
 	}
