@@ -28,15 +28,18 @@
 //
 // AppendEvents, the capture path, goes through a committer goroutine per
 // DB: it takes every call queued while it committed the previous group
-// and commits them in one transaction: lock the incidents' rows (in id
-// order, so that replicas cannot deadlock), read which dedup keys are
-// stored, then one INSERT … SELECT FROM unnest(…) of all the new events
-// and one UPDATE of the rows' heads, pipelined in a pgx.Batch, and one
-// COMMIT (one WAL flush). No statement of the shared transaction can fail
-// for a caller's reason: a missing incident or a duplicate is found by the
-// reads, under the lock, and that caller alone gets ENotFound or a smaller
-// count. A lone call commits at once; a burst shares round trips and WAL
-// flushes in groups that grow with the load.
+// and commits them in one transaction, in one round trip: BEGIN, the lock
+// of the incidents' rows (in id order, so that replicas cannot deadlock),
+// then one statement (appendGroup) that, with a snapshot taken after the
+// lock, leaves out the calls naming a missing incident and the events
+// whose dedup key is stored or earlier in the group, numbers the rest
+// after each incident's event_count, inserts them and moves the heads,
+// then COMMIT (one WAL flush), pipelined in a pgx.Batch. The rows stay
+// locked only while the server works, which is what the replicas writing
+// one incident wait for. No part of the shared transaction fails for a
+// caller's reason: that caller alone gets ENotFound or a smaller count. A
+// lone call commits at once; a burst shares round trips and WAL flushes in
+// groups that grow with the load.
 //
 // UpdateIncident has a group commit of its own, an updater goroutine per
 // DB (update.go), because many commands update one incident at once: in
