@@ -274,7 +274,9 @@ func (b *Bot) Run(ctx context.Context) error {
 			lc.Logger = b.log
 		}
 		scheduler.RunWithLease(b.followCtx, b.cfg.Lease, lc, func(ctx context.Context) {
-			if err := b.sched.Run(ctx); err != nil {
+			// An error once ctx is done is the lease lost or the bot
+			// stopping while it started: nothing to report.
+			if err := b.sched.Run(ctx); err != nil && ctx.Err() == nil {
 				b.log.WithError(err).Error("scheduled work could not start on this replica; it tries again when it next holds the lease")
 			}
 		})
