@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -30,11 +32,15 @@ type benchSizes struct {
 	incidents     int
 	events        int
 	openIncidents int
+	// rounds is how many times ack latency, capture and the raw baselines
+	// are measured; each reports its median round (these machines are
+	// noisy: one round's p99 varied by a third from run to run).
+	rounds int
 }
 
-var fullSizes = benchSizes{inFlight: []int{10, 100, 1000}, commands: 1000, capture: 20000, render: []int{1000, 10000, 100000}, incidents: 10000, events: 1000000, openIncidents: 20}
+var fullSizes = benchSizes{inFlight: []int{10, 100, 1000}, commands: 1000, capture: 20000, render: []int{1000, 10000, 100000}, incidents: 10000, events: 1000000, openIncidents: 20, rounds: 3}
 
-var quickSizes = benchSizes{inFlight: []int{10, 100}, commands: 200, capture: 1000, render: []int{1000, 10000}, incidents: 100, events: 5000, openIncidents: 5}
+var quickSizes = benchSizes{inFlight: []int{10, 100}, commands: 200, capture: 1000, render: []int{1000, 10000}, incidents: 100, events: 5000, openIncidents: 5, rounds: 1}
 
 // benchRow is one line of BENCHMARKS.md: a measure of the bot on bbolt
 // and, with --postgres, the same measure on PostgreSQL beside it.
@@ -58,6 +64,7 @@ func (b *benchRun) bench(ctx context.Context, quick bool, out, pgURL string) err
 	if buf, err := os.ReadFile("/proc/loadavg"); err == nil {
 		b.loadAvg, _, _ = strings.Cut(string(buf), " ")
 	}
+	b.rounds = sizes.rounds
 	if err := b.run(ctx, sizes); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -91,6 +98,7 @@ type benchRun struct {
 	pgVerdicts                                        []pgVerdict
 	boltCapture                                       float64 // the bbolt bot's capture, events/s
 	loadAvg                                           string  // /proc/loadavg's 1-minute figure when the run started
+	rounds                                            int     // benchSizes.rounds
 }
 
 func (b *benchRun) logf(format string, args ...any) {
@@ -147,6 +155,80 @@ func whatCapture(sz benchSizes) string {
 
 func whatStartup(sz benchSizes) string {
 	return fmt.Sprintf("start-up to ready (/readyz 200), %d incidents, %d events", sz.incidents, sz.events)
+}
+
+// ackRound is one round of ack latencies (sorted), with the database's
+// load meanwhile when it was sampled.
+type ackRound struct {
+	lat  []time.Duration
+	load dbLoad
+}
+
+func (r ackRound) p99() time.Duration { return r.lat[len(r.lat)*99/100] }
+
+// rateRound is one round of a throughput, with the load meanwhile.
+type rateRound struct {
+	rate float64
+	load dbLoad
+}
+
+// medianOf runs measure n times (at least once) and returns the rounds
+// sorted by key, and the median one.
+func medianOf[T any](n int, key func(T) float64, measure func() (T, error)) (all []T, med T, err error) {
+	for range max(n, 1) {
+		r, err := measure()
+		if err != nil {
+			return nil, med, err
+		}
+		all = append(all, r)
+	}
+	slices.SortFunc(all, func(a, b T) int { return cmp.Compare(key(a), key(b)) })
+	return all, all[len(all)/2], nil
+}
+
+// ackMedian measures ack latency in n rounds; the median is by p99.
+func ackMedian(n int, measure func() (ackRound, error)) ([]ackRound, ackRound, error) {
+	return medianOf(n, func(r ackRound) float64 { return float64(r.p99()) }, measure)
+}
+
+// rateMedian measures a throughput in n rounds; the median is by rate.
+func rateMedian(n int, measure func() (rateRound, error)) ([]rateRound, rateRound, error) {
+	return medianOf(n, func(r rateRound) float64 { return r.rate }, measure)
+}
+
+// ackString is the median round's p50 / p99 / max and, with several
+// rounds, every round's p99.
+func ackString(all []ackRound, med ackRound) string {
+	s := latencies(med.lat)
+	if len(all) > 1 {
+		p99s := make([]string, len(all))
+		for i, r := range all {
+			p99s[i] = msDur(r.p99())
+		}
+		s += fmt.Sprintf(" (median of %d rounds by p99; p99s %s)", len(all), strings.Join(p99s, ", "))
+	}
+	return s
+}
+
+// rateString is the median round's throughput in unit, with note and,
+// with several rounds, every round's figure.
+func rateString(all []rateRound, med rateRound, unit, note string) string {
+	s := fmt.Sprintf("%.0f %s", med.rate, unit)
+	var parts []string
+	if note != "" {
+		parts = append(parts, note)
+	}
+	if len(all) > 1 {
+		each := make([]string, len(all))
+		for i, r := range all {
+			each[i] = fmt.Sprintf("%.0f", r.rate)
+		}
+		parts = append(parts, fmt.Sprintf("median of %d rounds: %s", len(all), strings.Join(each, ", ")))
+	}
+	if len(parts) > 0 {
+		s += " (" + strings.Join(parts, "; ") + ")"
+	}
+	return s
 }
 
 // latencies formats sorted latencies as p50 / p99 / max.
@@ -218,7 +300,10 @@ func (b *benchRun) run(ctx context.Context, sz benchSizes) error {
 	stopRSS := sampleMax(20*time.Millisecond, func() uint64 { return uint64(live.rss()) })
 
 	for _, n := range sz.inFlight {
-		lat, err := b.ackLatency(ctx, bob, channel, n, max(sz.commands, 3*n))
+		all, med, err := ackMedian(sz.rounds, func() (ackRound, error) {
+			lat, err := b.ackLatency(ctx, bob, channel, n, max(sz.commands, 3*n))
+			return ackRound{lat: lat}, err
+		})
 		if err != nil {
 			return err
 		}
@@ -226,16 +311,20 @@ func (b *benchRun) run(ctx context.Context, sz benchSizes) error {
 		if n == 100 {
 			target = "p99 < 50 ms"
 		}
-		b.add(whatAck(n), latencies(lat), target)
+		b.add(whatAck(n), ackString(all, med), target)
 	}
 
-	rate, err := b.capture(bob, channel, sz.capture)
+	caps, capMed, err := rateMedian(sz.rounds, func() (rateRound, error) {
+		rate, err := b.capture(bob, channel, sz.capture)
+		return rateRound{rate: rate}, err
+	})
 	if err != nil {
 		return err
 	}
+	rate := capMed.rate
 	b.boltCapture = rate
 	peak := int64(stopRSS())
-	b.add(whatCapture(sz), fmt.Sprintf("%.0f events/s", rate), "")
+	b.add(whatCapture(sz), rateString(caps, capMed, "events/s", ""), "")
 	b.add("resident memory, peak under load", mb(peak), "")
 	if err := live.stop(); err != nil {
 		return fmt.Errorf("live bot: %w", err)
@@ -243,11 +332,17 @@ func (b *benchRun) run(ctx context.Context, sz benchSizes) error {
 
 	// The baseline runs alone: the bot stopped, the sampler too.
 	base := captureBaseline()
-	raw, err := base.rate(filepath.Join(b.dir, "raw.db"), sz.capture)
+	round := 0
+	raws, rawMed, err := rateMedian(sz.rounds, func() (rateRound, error) {
+		round++
+		raw, err := base.rate(filepath.Join(b.dir, fmt.Sprintf("raw-%d.db", round)), sz.capture)
+		return rateRound{rate: raw}, err
+	})
 	if err != nil {
 		return err
 	}
-	b.addKeyed(keyBaseline, fmt.Sprintf("%s, %d writes, alone (same run)", base, sz.capture), fmt.Sprintf("%.0f writes/s", raw), "")
+	raw := rawMed.rate
+	b.addKeyed(keyBaseline, fmt.Sprintf("%s, %d writes, alone (same run)", base, sz.capture), rateString(raws, rawMed, "writes/s", ""), "")
 	b.addKeyed(keyRatio, "capture / raw bbolt, like for like (the headline)", fmt.Sprintf("%.2f", rate/raw), ">= 0.60")
 
 	// 2. Post-mortem rendering.
@@ -534,6 +629,7 @@ func (b *benchRun) markdown(cmdline string) string {
 	s.WriteString("# Benchmarks\n\n")
 	s.WriteString("Measured by the load tool, `cmd/incidentbot-load` (its own command, kept out of the release binary): the real bot runs as its own process (`incidentbot serve`) against the built-in Slack emulator over loopback (HTTP Web API and a Socket Mode websocket), with its database on local disk, fsync on. Ratios are taken against a baseline measured in the same run, because these machines are noisy.\n\n")
 	fmt.Fprintf(&s, "Reproduce: `%s` (writes this file; about a minute, most of it generating a 400 MB database; `--quick` for small sizes, `-bin FILE` to measure a given incidentbot binary instead of building ./cmd/incidentbot). The crash soak: `go run ./cmd/incidentbot-load soak -kills 100`. Store-level write latency against plain bbolt: `go test -run XXX -bench GroupCommit ./store/`.\n\n", cmdline)
+	s.WriteString(roundsNote(b.rounds))
 	fmt.Fprintf(&s, "Machine: %s, %d CPUs, %s, %s/%s, measured %s.\n\n", cpuModel(), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	s.WriteString("| measure | result | target |\n|---|---|---|\n")
 	for _, r := range b.rows {
@@ -541,6 +637,14 @@ func (b *benchRun) markdown(cmdline string) string {
 	}
 	s.WriteString("\nNotes: ack latency is from the emulator writing the slash-command envelope to reading its acknowledgement, and includes the commit to bbolt; each command is a status update, so its follow-ups (channel post, header update) load the bot too. Capture queues the messages in the emulator first (as Slack queues events for a busy app) and times their acknowledgements, each sent after the event was committed. The capture ratio is like for like: its baseline is bbolt's own DB.Batch with a 4 ms MaxBatchDelay (the fixed delay the store had before its commits became adaptive; bbolt's default 10 ms is slower here), the same number of writes of about one message's size, run alone after the bot process stopped and with no sampler running, so the ratio is what the bot costs on top of its store. Render time is from the store (timeline read included) to the last byte of markdown.\n")
 	return s.String()
+}
+
+// roundsNote says how the rounds are reported, for n > 1.
+func roundsNote(n int) string {
+	if n <= 1 {
+		return ""
+	}
+	return fmt.Sprintf("Ack latency, capture and the raw baselines are each measured in %d rounds, one after the other; a row gives the median round (for ack latency, the round with the median p99) and lists every round's figure.\n\n", n)
 }
 
 func cpuModel() string {

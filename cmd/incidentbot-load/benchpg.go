@@ -98,31 +98,36 @@ func (b *benchRun) runPG(ctx context.Context, sz benchSizes, base string) (err e
 
 	var ackLoad dbLoad
 	for _, n := range sz.inFlight {
-		stopLoad := samplePG(ctx, liveURL, reps)
-		lat, err := b.ackLatencies(ctx, bob, channel, n, max(sz.commands, 3*n))
-		load := stopLoad()
-		b.drain()
+		all, med, err := ackMedian(sz.rounds, func() (ackRound, error) {
+			stopLoad := samplePG(ctx, liveURL, reps)
+			lat, err := b.ackLatencies(ctx, bob, channel, n, max(sz.commands, 3*n))
+			load := stopLoad()
+			b.drain()
+			return ackRound{lat: lat, load: load}, err
+		})
 		if err != nil {
 			return fmt.Errorf("ack latency, %d in flight: %w", n, err)
 		}
 		target := ""
 		if n == 100 {
-			ackLoad = load
+			ackLoad = med.load
 			target = fmt.Sprintf("p99 < %d ms (%d replicas)", pgAckTarget.Milliseconds(), pgReplicas)
-			p99 := lat[len(lat)*99/100]
-			b.pgVerdicts = append(b.pgVerdicts, pgVerdict{fmt.Sprintf("slash-command ack p99 < %d ms at 100 in flight, %d replicas", pgAckTarget.Milliseconds(), pgReplicas), msDur(p99), p99 < pgAckTarget})
+			b.pgVerdicts = append(b.pgVerdicts, pgVerdict{fmt.Sprintf("slash-command ack p99 < %d ms at 100 in flight, %d replicas", pgAckTarget.Milliseconds(), pgReplicas), msDur(med.p99()), med.p99() < pgAckTarget})
 		}
-		b.addPG(whatAck(n), latencies(lat), target)
+		b.addPG(whatAck(n), ackString(all, med), target)
 	}
 
-	stopLoad := samplePG(ctx, liveURL, reps)
-	rate, err := b.capture(bob, channel, sz.capture)
-	captureLoad := stopLoad()
+	caps, capMed, err := rateMedian(sz.rounds, func() (rateRound, error) {
+		stopLoad := samplePG(ctx, liveURL, reps)
+		rate, err := b.capture(bob, channel, sz.capture)
+		return rateRound{rate: rate, load: stopLoad()}, err
+	})
 	if err != nil {
 		return err
 	}
+	rate, captureLoad := capMed.rate, capMed.load
 	peak := int64(stopRSS())
-	b.addPG(whatCapture(sz), fmt.Sprintf("%.0f events/s (%d replicas)", rate, pgReplicas), "")
+	b.addPG(whatCapture(sz), rateString(caps, capMed, "events/s", fmt.Sprintf("%d replicas", pgReplicas)), "")
 	b.addPG("resident memory, peak under load", mb(peak)+" (largest replica)", "")
 	for i, p := range reps {
 		if err := p.stop(); err != nil {
@@ -135,26 +140,32 @@ func (b *benchRun) runPG(ctx context.Context, sz benchSizes, base string) (err e
 	}
 
 	// 2. The baseline, alone: the replicas stopped, the sampler too.
-	rawURL, err := schemas.create(ctx, "raw")
-	if err != nil {
-		return err
-	}
 	base0 := capturePGBaseline()
-	raw, _, err := base0.rate(ctx, rawURL, sz.capture)
+	var rawURL string
+	raws, rawMed, err := rateMedian(sz.rounds, func() (rateRound, error) {
+		u, err := schemas.create(ctx, "raw")
+		if err != nil {
+			return rateRound{}, err
+		}
+		rawURL = u
+		raw, _, err := base0.rate(ctx, u, sz.capture)
+		return rateRound{rate: raw}, err
+	})
 	if err != nil {
 		return err
 	}
+	raw := rawMed.rate
 	rawTx, rawGroup, err := groupShape(ctx, rawURL)
 	if err != nil {
 		return err
 	}
 	b.pgBaseline = base0.String()
-	b.pgShape = fmt.Sprintf("The group commit put the %d captured messages in %d transactions (%.0f events per transaction on average, counted from the rows' xmin); the raw baseline, in %d (%.0f per transaction).",
-		sz.capture, captureTx, captureGroup, rawTx, rawGroup)
-	b.pgLoad = fmt.Sprintf("While the commands at 100 in flight were timed: %s. While the messages were captured: %s.", ackLoad, captureLoad)
+	b.pgShape = fmt.Sprintf("The group commit put the %d captured messages (%d rounds) in %d transactions (%.0f events per transaction on average, counted from the rows' xmin); the raw baseline's last round, in %d (%.0f per transaction).",
+		len(caps)*sz.capture, len(caps), captureTx, captureGroup, rawTx, rawGroup)
+	b.pgLoad = fmt.Sprintf("While the commands at 100 in flight were timed (the median round): %s. While the messages were captured (the median round): %s.", ackLoad, captureLoad)
 	b.logf("  %s", b.pgShape)
 	b.logf("  %s", b.pgLoad)
-	row := b.addPG(keyBaseline, fmt.Sprintf("%.0f writes/s", raw), "")
+	row := b.addPG(keyBaseline, rateString(raws, rawMed, "writes/s", ""), "")
 	row.pgWhat = fmt.Sprintf("raw batched writes of the store alone (same run), %d writes of about one message's size (each baseline described below)", sz.capture)
 	row = b.addPG(keyRatio, fmt.Sprintf("%.2f", rate/raw), fmt.Sprintf(">= %.2f", pgRatioTarget))
 	row.pgWhat = "capture / raw baseline of the same store, like for like (the headline)"
@@ -208,6 +219,7 @@ func (b *benchRun) markdownPG(cmdline string) string {
 	s.WriteString("# Benchmarks\n\n")
 	fmt.Fprintf(&s, "Measured by the load tool, `cmd/incidentbot-load` (its own command, kept out of the release binary), in one run: the real bot runs as its own process (`incidentbot serve`) against the built-in Slack emulator over loopback (HTTP Web API and Socket Mode websockets), first on bbolt (one process, its database on local disk, fsync on), then on PostgreSQL (%d replicas on one schema, each with its own Socket Mode connection; the emulator gives each envelope to one of them at random, as Slack does). Ratios are taken against a baseline of the same store measured in the same run, alone, because these machines are noisy.\n\n", pgReplicas)
 	fmt.Fprintf(&s, "Reproduce: `%s` (writes this file; a few minutes, most of it generating the two large databases; URL is a PostgreSQL database in which the tool creates fresh schemas, `incidentbot_load_*`, dropped at the end; without `--postgres` it measures bbolt alone; `--quick` for small sizes, `-bin FILE` to measure a given incidentbot binary instead of building ./cmd/incidentbot). The crash soak: `go run ./cmd/incidentbot-load soak -kills 100`. Store-level benchmarks: `go test -run XXX -bench GroupCommit ./store/` (bbolt) and `INCIDENTBOT_TEST_POSTGRES=URL go test -run XXX -bench . ./store/postgres/`.\n\n", cmdline)
+	s.WriteString(roundsNote(b.rounds))
 	fmt.Fprintf(&s, "Machine: %s, %d CPUs, %s, %s/%s, %s, load average %s when the run started (the machine is shared), measured %s.\n\n", cpuModel(), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, b.pgServer, b.loadAvg, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&s, "| measure | bbolt (1 process) | PostgreSQL (%d replicas, one schema) | target |\n|---|---|---|---|\n", pgReplicas)
 	for _, r := range b.rows {
