@@ -46,13 +46,13 @@ func (c *call) action() (Result, error) {
 // addAction records a new action item, as `/incident action` does; due is
 // a date (DateLayout) or "".
 func (c *call) addAction(text, owner, due string) (Result, error) {
-	inc, err := c.incident(actionUsage)
+	id, err := c.targetID(actionUsage, false)
 	if err != nil {
 		return Result{}, err
 	}
 	now := c.now()
 	var a incidentbot.ActionItem
-	inc, applied, err := c.update(inc.ID, false, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+	inc, applied, err := c.update(id, false, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		a = incidentbot.ActionItem{ID: len(i.Actions) + 1, Text: text, Owner: owner, Due: due, Status: incidentbot.ActionOpen, CreatedBy: c.inv.UserID, CreatedAt: now}
 		i.Actions = append(i.Actions, a)
 		c.trackItem(i, incidentbot.TrackCreate, a.ID, c.inv.UserID, now)
@@ -132,13 +132,13 @@ func (c *call) actionDone(args string) (Result, error) {
 		}
 		return Result{}, invalid("/incident action [INC-n] done A<n>", "%q is not an action item id: use the form A2.", args)
 	}
-	inc, err := c.incident("/incident action [INC-n] done A<n>")
+	id, err := c.targetID("/incident action [INC-n] done A<n>", false)
 	if err != nil {
 		return Result{}, err
 	}
 	now := c.now()
 	var a incidentbot.ActionItem
-	inc, applied, err := c.update(inc.ID, false, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+	inc, applied, err := c.update(id, false, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		ap := i.Action(n)
 		if ap == nil {
 			return nil, invalid("/incident action [INC-n] done A<n>", "%s has no action item A%d (it has %d); `/incident actions` lists them.", i.Key(), n, len(i.Actions))
@@ -269,13 +269,13 @@ func (c *call) actionChange(n int, owner, dueWord string) (Result, error) {
 			return Result{}, invalid(changeUsage, "%s", incidentbot.ErrorMessage(err))
 		}
 	}
-	inc, err := c.incident(changeUsage)
+	id, err := c.targetID(changeUsage, false)
 	if err != nil {
 		return Result{}, err
 	}
 	now := c.now()
 	var before, after incidentbot.ActionItem
-	inc, applied, err := c.update(inc.ID, false, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+	inc, applied, err := c.update(id, false, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		ap := i.Action(n)
 		if ap == nil {
 			return nil, invalid(changeUsage, "%s has no action item A%d (it has %d); `/incident actions` lists them. To record a new item, say what needs doing: `/incident action &lt;text&gt; @owner due:+7d`.", i.Key(), n, len(i.Actions))
@@ -356,13 +356,13 @@ func (c *call) actionReopen(args string) (Result, error) {
 		}
 		return Result{}, invalid(reopenUsage, "%q is not an action item id: use the form A2.", args)
 	}
-	inc, err := c.incident(reopenUsage)
+	id, err := c.targetID(reopenUsage, false)
 	if err != nil {
 		return Result{}, err
 	}
 	now := c.now()
 	var a incidentbot.ActionItem
-	inc, applied, err := c.update(inc.ID, false, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+	inc, applied, err := c.update(id, false, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		ap := i.Action(n)
 		if ap == nil {
 			return nil, invalid(reopenUsage, "%s has no action item A%d (it has %d); `/incident actions` lists them.", i.Key(), n, len(i.Actions))

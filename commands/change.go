@@ -91,12 +91,12 @@ func (c *call) role() (Result, error) {
 // assignRole gives role to user, as `/incident role` does, and DMs them
 // what the role does.
 func (c *call) assignRole(role incidentbot.Role, user string) (Result, error) {
-	inc, err := c.openIncident(roleUsage)
+	id, err := c.targetID(roleUsage, true)
 	if err != nil {
 		return Result{}, err
 	}
 	now := c.now()
-	inc, applied, err := c.update(inc.ID, true, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+	inc, applied, err := c.update(id, true, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		prev := i.Roles[role]
 		if prev == user {
 			return nil, &incidentbot.Error{Code: incidentbot.EConflict, Message: fmt.Sprintf("<@%s> already is the %s of %s.", user, strings.ToLower(role.Title()), i.Key())}
@@ -149,12 +149,12 @@ func (c *call) status() (Result, error) {
 // postStatus records a status update with text, setting the status to st
 // when explicit, as `/incident status` does.
 func (c *call) postStatus(st incidentbot.Status, explicit bool, text string) (Result, error) {
-	inc, err := c.openIncident(statusUsage)
+	id, err := c.targetID(statusUsage, true)
 	if err != nil {
 		return Result{}, err
 	}
 	now := c.now()
-	inc, applied, err := c.update(inc.ID, true, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+	inc, applied, err := c.update(id, true, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		ev := c.event(incidentbot.EventStatus, now)
 		ev.From, ev.Text = string(i.Status), text
 		if explicit {
@@ -191,13 +191,13 @@ func (c *call) severity() (Result, error) {
 	if err != nil {
 		return Result{}, invalid(severityUsage, "%s", incidentbot.ErrorMessage(err))
 	}
-	inc, err := c.openIncident(severityUsage)
+	id, err := c.targetID(severityUsage, true)
 	if err != nil {
 		return Result{}, err
 	}
 	now := c.now()
 	var from incidentbot.Severity
-	inc, applied, err := c.update(inc.ID, true, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+	inc, applied, err := c.update(id, true, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		if i.Severity == sev {
 			return nil, &incidentbot.Error{Code: incidentbot.EConflict, Message: fmt.Sprintf("%s already is %s.", i.Key(), sev)}
 		}
@@ -232,12 +232,12 @@ func (c *call) started() (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	inc, err := c.openIncident(startedUsage)
+	id, err := c.targetID(startedUsage, true)
 	if err != nil {
 		return Result{}, err
 	}
 	now := c.now()
-	inc, applied, err := c.update(inc.ID, true, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+	inc, applied, err := c.update(id, true, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		ev := c.event(incidentbot.EventImpactStarted, now)
 		if !i.ImpactStartedAt.IsZero() {
 			ev.From = i.ImpactStartedAt.Format(time.RFC3339)
@@ -263,13 +263,13 @@ func (c *call) started() (Result, error) {
 const resolveUsage = "/incident resolve [INC-n] [summary]"
 
 func (c *call) resolve() (Result, error) {
-	inc, err := c.openIncident(resolveUsage)
+	id, err := c.targetID(resolveUsage, true)
 	if err != nil {
 		return Result{}, err
 	}
 	now := c.now()
 	summary := c.args
-	inc, applied, err := c.update(inc.ID, true, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+	inc, applied, err := c.update(id, true, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		ev := c.event(incidentbot.EventResolved, now)
 		ev.From, ev.To, ev.Text = string(i.Status), string(incidentbot.StatusResolved), summary
 		i.Status, i.ResolvedAt, i.Summary = incidentbot.StatusResolved, now, summary

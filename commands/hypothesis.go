@@ -25,13 +25,13 @@ func (c *call) hypothesis() (Result, error) {
 
 // addHypothesis records hypothesis text, as `/incident hypothesis` does.
 func (c *call) addHypothesis(text string) (Result, error) {
-	inc, err := c.incident(hypothesisUsage)
+	id, err := c.targetID(hypothesisUsage, false)
 	if err != nil {
 		return Result{}, err
 	}
 	now := c.now()
 	var h incidentbot.Hypothesis
-	inc, applied, err := c.update(inc.ID, false, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+	inc, applied, err := c.update(id, false, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		h = incidentbot.Hypothesis{ID: len(i.Hypotheses) + 1, Text: text, Author: c.inv.UserID, CreatedAt: now, Outcome: incidentbot.OutcomeOpen}
 		i.Hypotheses = append(i.Hypotheses, h)
 		ev := c.event(incidentbot.EventHypothesis, now)
@@ -57,13 +57,13 @@ func (c *call) decide(outcome incidentbot.Outcome, args string) (Result, error) 
 		}
 		return Result{}, invalid(hypothesisUsage, "%q is not a hypothesis id: use the form H2.", ref)
 	}
-	inc, err := c.incident(hypothesisUsage)
+	id, err := c.targetID(hypothesisUsage, false)
 	if err != nil {
 		return Result{}, err
 	}
 	now := c.now()
 	var h incidentbot.Hypothesis
-	inc, applied, err := c.update(inc.ID, false, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+	inc, applied, err := c.update(id, false, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		hp := i.Hypothesis(n)
 		if hp == nil {
 			return nil, invalid(hypothesisUsage, "%s has no hypothesis H%d (it has %d). See the channel's pinned history or the post-mortem draft.", i.Key(), n, len(i.Hypotheses))

@@ -369,7 +369,7 @@ func (c *call) page() (Result, error) {
 		return Result{}, invalid("", "PagerDuty is not configured on this bot: the operators set PAGERDUTY_ROUTING_KEY (an Events API v2 integration key) to page, "+
 			"and PAGERDUTY_TOKEN with PAGERDUTY_ESCALATION_POLICY to bring the on-call into the channel.")
 	}
-	inc, err := c.openIncident(pageUsage)
+	id, err := c.targetID(pageUsage, true)
 	if err != nil {
 		return Result{}, err
 	}
@@ -379,7 +379,7 @@ func (c *call) page() (Result, error) {
 	if reason == "" {
 		reason = "paged by <@" + c.inv.UserID + ">"
 	}
-	inc, applied, err := c.update(inc.ID, true, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+	inc, applied, err := c.update(id, true, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		n := 1
 		for _, a := range i.Pager {
 			if a.Kind == incidentbot.PageTrigger && a.DedupKey != "" {

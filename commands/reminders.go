@@ -118,13 +118,13 @@ func (c *call) snooze() (Result, error) {
 	case d > MaxSnooze:
 		return Result{}, invalid(snoozeUsage, "%s is longer than the 2h maximum: stakeholders need an update at least every two hours.", d)
 	}
-	inc, err := c.openIncident(snoozeUsage)
+	id, err := c.targetID(snoozeUsage, true)
 	if err != nil {
 		return Result{}, err
 	}
 	now := c.now()
 	until := now.Add(d)
-	inc, applied, err := c.update(inc.ID, true, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+	inc, applied, err := c.update(id, true, func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		i.SnoozedUntil = until
 		ev := c.event(incidentbot.EventSnoozed, now)
 		ev.To = until.Format(time.RFC3339)

@@ -171,6 +171,10 @@ type Service struct {
 	cfg   Config
 	deps  Deps
 
+	// channelIDs maps an incident channel to its incident, once read
+	// (openTarget).
+	channelIDs sync.Map
+
 	hmu         sync.Mutex
 	headerBusy  map[int64]bool // a header refresh is running
 	headerDirty map[int64]bool // another is wanted after it
@@ -384,6 +388,9 @@ func (c *call) incident(usage string) (*incidentbot.Incident, error) {
 	if err != nil && incidentbot.ErrorCode(err) != incidentbot.ENotFound {
 		return nil, err
 	}
+	if here != nil {
+		c.channelIDs.Store(c.inv.ChannelID, here.ID)
+	}
 	if c.target == 0 {
 		if here == nil {
 			return nil, invalid(usage, "This command works only in an incident channel, or with the incident named first, from anywhere: "+
@@ -419,9 +426,39 @@ func (c *call) openIncident(usage string) (*incidentbot.Incident, error) {
 		return nil, err
 	}
 	if inc.Resolved() {
-		return nil, &incidentbot.Error{Code: incidentbot.EConflict, Message: inc.Key() + " is resolved; after resolution only `action`, `action done`, `actions`, `hypothesis` and `postmortem` work here."}
+		return nil, errResolved(inc)
 	}
 	return inc, nil
+}
+
+// errResolved refuses a command that a resolved incident does not take.
+func errResolved(inc *incidentbot.Incident) error {
+	return &incidentbot.Error{Code: incidentbot.EConflict, Message: inc.Key() + " is resolved; after resolution only `action`, `action done`, `actions`, `hypothesis` and `postmortem` work here."}
+}
+
+// targetID is the id of the incident incident() (openIncident() when
+// open) would return, for a command that changes it at once with
+// update(id, open, …), which checks under the incident's lock that it is
+// there (and open). Typed in an incident channel whose incident this
+// process already knows (a channel belongs to one incident for good), it
+// reads nothing: on PostgreSQL with several replicas that read was the
+// costliest step of a status update before its commit. Anywhere else it
+// is incident() or openIncident().
+func (c *call) targetID(usage string, open bool) (int64, error) {
+	if v, ok := c.channelIDs.Load(c.inv.ChannelID); ok {
+		if id := v.(int64); c.target == 0 || c.target == id {
+			return id, nil
+		}
+	}
+	find := c.incident
+	if open {
+		find = c.openIncident
+	}
+	inc, err := find(usage)
+	if err != nil {
+		return 0, err
+	}
+	return inc.ID, nil
 }
 
 // update applies fn to the incident with the invocation's dedup key. It
@@ -434,7 +471,7 @@ func (c *call) update(id int64, mustBeOpen bool, fn func(*incidentbot.Incident) 
 	}
 	return c.updateIncident(c.ctx, id, key, func(inc *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 		if mustBeOpen && inc.Resolved() {
-			return nil, &incidentbot.Error{Code: incidentbot.EConflict, Message: inc.Key() + " is resolved."}
+			return nil, errResolved(inc)
 		}
 		return fn(inc)
 	})
