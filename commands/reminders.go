@@ -71,7 +71,7 @@ const reminderKind = "incidentbot_reminder"
 // markSkew widens the stretch of history read for an attempt's post on
 // both sides: a post's ts is Slack's clock, the attempt time this
 // process's.
-const markSkew = time.Minute
+const markSkew = 30 * time.Second
 
 // reminderMarker is the marker of the reminder of inc attempted at attempt.
 func reminderMarker(inc *incidentbot.Incident, attempt time.Time) Marker {
