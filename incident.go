@@ -59,6 +59,13 @@ type Incident struct {
 	LastUpdateAt time.Time `json:"last_update_at"`
 	// LastReminderAt is when the last status-update reminder was sent.
 	LastReminderAt time.Time `json:"last_reminder_at,omitzero"`
+	// ReminderAttempt, when set, is when a status-update reminder was found
+	// due and its post begun, with no record yet of how the post ended: the
+	// process posting it may have died (or lost its lease) after Slack took
+	// the post and before LastReminderAt was recorded. Before posting again,
+	// the channel's history is looked at for the post of that attempt,
+	// which carries the attempt's time in its metadata.
+	ReminderAttempt time.Time `json:"reminder_attempt,omitzero"`
 	// SnoozedUntil pauses reminders until then.
 	SnoozedUntil time.Time `json:"snoozed_until,omitzero"`
 

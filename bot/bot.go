@@ -160,6 +160,11 @@ func New(cfg Config, store Store) (*Bot, error) {
 	if cfg.Commands.ChannelRetry <= 0 {
 		cfg.Commands.ChannelRetry = commands.DefaultChannelRetry
 	}
+	if cfg.Commands.ReminderSettle <= 0 {
+		// A reminder's post that Slack received is answered within one
+		// call's timeout, or abandoned by the bot.
+		cfg.Commands.ReminderSettle = cfg.HTTPTimeout
+	}
 	if cfg.Logger == nil {
 		l := logrus.New()
 		l.Out = discard{}
@@ -247,6 +252,7 @@ func (b *Bot) Run(ctx context.Context) error {
 		return fmt.Errorf("bot: check the bot token with auth.test: %w", b.slack.err("auth.test", err))
 	}
 	b.botUserID, b.botID, b.teamID = auth.UserID, auth.BotID, auth.TeamID
+	b.slack.setBotID(auth.BotID)
 	b.workspaceURL.Store(auth.URL)
 	b.log = b.log.WithField("team", b.teamID)
 	if users, err := b.store.Users(ctx); err == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -71,9 +72,19 @@ type slackAPI struct {
 
 	pmu   sync.Mutex
 	until map[string]time.Time // channel → end of its Retry-After (wall clock)
+
+	// botID is the bot id (B…) of the bot's messages, once auth.test told
+	// it (setBotID); FindMarked takes only messages it marks.
+	botID atomic.Pointer[string]
 }
 
-var _ commands.Slack = (*slackAPI)(nil)
+var (
+	_ commands.Slack  = (*slackAPI)(nil)
+	_ commands.Marked = (*slackAPI)(nil)
+)
+
+// setBotID records the bot id that marks the bot's own messages.
+func (s *slackAPI) setBotID(id string) { s.botID.Store(&id) }
 
 // client is the client for a call made with ctx.
 func (s *slackAPI) client(ctx context.Context) *slack.Client {
@@ -271,14 +282,93 @@ func (s *slackAPI) Invite(ctx context.Context, channelID string, users ...string
 }
 
 func (s *slackAPI) Post(ctx context.Context, channelID, text string) (string, error) {
+	return s.post(ctx, channelID, slack.MsgOptionText(text, false))
+}
+
+// post is chat.postMessage with opts.
+func (s *slackAPI) post(ctx context.Context, channelID string, opts ...slack.MsgOption) (string, error) {
 	if err := s.pace(ctx, "chat.postMessage", channelID); err != nil {
 		return "", err
 	}
-	_, ts, err := s.client(ctx).PostMessageContext(ctx, channelID, slack.MsgOptionText(text, false))
+	_, ts, err := s.client(ctx).PostMessageContext(ctx, channelID, opts...)
 	if err != nil {
 		return "", s.chanErr("chat.postMessage", channelID, err)
 	}
 	return ts, nil
+}
+
+// PostMarked posts text with m as the message's metadata: event type
+// m.Kind, payload m.Fields. It fails as Post does: EUnavailable without
+// RetryAfter (a timeout, a connection lost, a 5xx) is the one failure
+// after which Slack may have posted the message.
+func (s *slackAPI) PostMarked(ctx context.Context, channelID, text string, m commands.Marker) (string, error) {
+	payload := make(map[string]any, len(m.Fields))
+	for k, v := range m.Fields {
+		payload[k] = v
+	}
+	return s.post(ctx, channelID, slack.MsgOptionText(text, false),
+		slack.MsgOptionMetadata(slack.SlackMetadata{EventType: m.Kind, EventPayload: payload}))
+}
+
+// The bounds of FindMarked's reads.
+const (
+	// markedPageSize is the limit of each history read; Slack gives at
+	// most 15 to non-Marketplace apps since 2025, whatever is asked.
+	markedPageSize = 100
+	// markedPages bounds the pages read for one look.
+	markedPages = 10
+)
+
+// FindMarked reads the channel's history between from and to
+// (conversations.history with include_all_metadata, newest first) and
+// reports whether a message of the bot carries m: m.Kind as its
+// metadata's event type and every field of m in its payload. The first
+// page is read as the calling context's other calls are (scheduled work
+// gets a rate limit back at once, with its Retry-After); the pages after
+// it, needed only in a busy channel, wait out Slack's rate limit, so that
+// the stretch is read to its end rather than restarted each time. It
+// fails as Post does (EGone for a channel gone), and with EUnavailable
+// when the stretch holds more than markedPages pages.
+func (s *slackAPI) FindMarked(ctx context.Context, channelID string, m commands.Marker, from, to time.Time) (bool, error) {
+	const method = "conversations.history"
+	api := s.client(ctx)
+	cursor := ""
+	for range markedPages {
+		resp, err := api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{
+			ChannelID: channelID, Oldest: slackTS(from), Latest: slackTS(to), Inclusive: true,
+			Limit: markedPageSize, IncludeAllMetadata: true, Cursor: cursor,
+		})
+		if err != nil {
+			return false, s.err(method, err)
+		}
+		for i := range resp.Messages {
+			if s.marks(&resp.Messages[i], m) {
+				return true, nil
+			}
+		}
+		if !resp.HasMore || resp.ResponseMetaData.NextCursor == "" {
+			return false, nil
+		}
+		cursor, api = resp.ResponseMetaData.NextCursor, s.api
+	}
+	return false, &incidentbot.Error{Code: incidentbot.EUnavailable, Op: "slack " + method, RetryAfter: time.Minute,
+		Message: fmt.Sprintf("more than %d pages of history between %s and %s", markedPages, from.Format(time.RFC3339), to.Format(time.RFC3339))}
+}
+
+// marks reports whether msg is the bot's and carries m.
+func (s *slackAPI) marks(msg *slack.Message, m commands.Marker) bool {
+	if msg.BotID == "" || msg.Metadata.EventType != m.Kind {
+		return false
+	}
+	if id := s.botID.Load(); id != nil && *id != "" && msg.BotID != *id {
+		return false
+	}
+	for k, v := range m.Fields {
+		if got, _ := msg.Metadata.EventPayload[k].(string); got != v {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *slackAPI) Update(ctx context.Context, channelID, ts, text string) error {

@@ -17,7 +17,8 @@
 //
 // The package knows neither slack-go nor bbolt: it declares the small
 // interfaces it needs — Store, and Slack by capability (Poster, Channels,
-// Files, Directory) — and the edge implements them. Operators' settings are
+// Files, Directory, and Marked for posts found again after a crash) — and
+// the edge implements them. Operators' settings are
 // in Config; collaborators (Slack, PagerDuty, drafts, the clock, an
 // Observer of every write) in Deps.
 //
@@ -25,5 +26,8 @@
 // (one status-update reminder), DeliverPager (one incident's PagerDuty
 // calls), RemindOverdueActions (one round of overdue item DMs), PostReviews
 // (the follow-up reviews due), ResumeChannels (the channel repair) — while
-// package scheduler decides when each runs.
+// package scheduler decides when each runs. A reminder is posted in two
+// phases of its own (an attempt recorded, then the post marked with it,
+// then the record), so that one whose process died between the post and
+// its record is found in the channel rather than posted twice.
 package commands

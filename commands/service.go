@@ -47,6 +47,31 @@ type Poster interface {
 	Update(ctx context.Context, channelID, ts, text string) error
 }
 
+// Marker is what Slack keeps with a message the bot posted, unseen by
+// people, to tell later which attempt at which piece of work posted it
+// (Slack's message metadata: Kind is its event type, Fields its payload).
+type Marker struct {
+	Kind   string
+	Fields map[string]string
+}
+
+// Marked posts messages that carry a Marker and finds them again: after a
+// crash between a post and its record, it tells whether the post was made.
+type Marked interface {
+	// PostMarked is Poster.Post with m kept on the message. It fails with
+	// EUnavailable and no RetryAfter when Slack may have posted the
+	// message all the same (a timeout, a connection lost, a 5xx), and
+	// with any other error when it did not (a refusal, a rate limit).
+	PostMarked(ctx context.Context, channelID, text string, m Marker) (ts string, err error)
+	// FindMarked reports whether the channel has a message the bot posted
+	// between from and to (by Slack's clock) that carries m. It fails, and
+	// then says nothing either way, when it could not read all of that
+	// stretch of the channel's history: EGone for a channel gone,
+	// EUnavailable (with RetryAfter for a rate limit) when Slack is not
+	// answering.
+	FindMarked(ctx context.Context, channelID string, m Marker, from, to time.Time) (found bool, err error)
+}
+
 // Channels creates and sets up channels.
 type Channels interface {
 	// CreateChannel creates a channel, private when private is set (a
@@ -109,6 +134,11 @@ type Config struct {
 	// HeaderEvery is the least time between two updates of an incident's
 	// pinned header by this process. Zero means DefaultHeaderEvery.
 	HeaderEvery time.Duration
+	// ReminderSettle is how long after an attempt at a reminder that did
+	// not finish Slack may still be carrying out its post (one Web API
+	// call's timeout): only then is the channel's history looked at for
+	// it. Zero means DefaultReminderSettle.
+	ReminderSettle time.Duration
 }
 
 // DefaultHeaderEvery paces header updates: a burst of commands on one
@@ -129,6 +159,11 @@ type Deps struct {
 	// Messenger posts the messages with buttons (the pinned header); nil
 	// posts their text alone, with Poster.
 	Messenger Messenger
+	// Marked posts the status-update reminders with a marker of their
+	// attempt, so that one whose record a crash prevented is found in the
+	// channel rather than posted twice (see Remind); nil posts them with
+	// Poster, and such a crash may then double a reminder.
+	Marked Marked
 	// Drafts renders post-mortems; nil disables them.
 	Drafts Drafter
 	// Pager pages PagerDuty; nil when not configured.
@@ -151,16 +186,21 @@ type Deps struct {
 	Now func() time.Time
 	// ChannelURL links to a channel, for alerts; nil leaves links out.
 	ChannelURL func(channelID string) string
-	// OnReminder, if set, is called for each reminder posted (metrics).
+	// OnReminder, if set, is called for each reminder posted, as it is
+	// recorded (metrics): a reminder whose poster died before recording it
+	// is counted by the process that finds it in the channel.
 	OnReminder func()
 }
 
 // SlackDeps returns Deps whose four Slack capabilities are slack, and
-// its Messenger when slack implements one.
+// its Messenger and Marked when slack implements them.
 func SlackDeps(slack Slack) Deps {
 	d := Deps{Poster: slack, Channels: slack, Files: slack, Directory: slack}
 	if m, ok := slack.(Messenger); ok {
 		d.Messenger = m
+	}
+	if m, ok := slack.(Marked); ok {
+		d.Marked = m
 	}
 	return d
 }
@@ -197,6 +237,9 @@ func New(store Store, cfg Config, deps Deps) *Service {
 	}
 	if cfg.HeaderEvery <= 0 {
 		cfg.HeaderEvery = DefaultHeaderEvery
+	}
+	if cfg.ReminderSettle <= 0 {
+		cfg.ReminderSettle = DefaultReminderSettle
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now

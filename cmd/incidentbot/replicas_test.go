@@ -450,8 +450,8 @@ func TestReplicasReminderFailover(t *testing.T) {
 	c := w.openIncident(w.alice, "Queue backlog", "inc-1-queue-backlog")
 	w.eventuallyFor(3*interval+10*time.Second, "the first reminders", func() bool { return len(reminderTimes(w, c)) >= 3 })
 
-	// Kill the holder halfway between two reminders: between a post and
-	// its record a kill would leave the post unrecorded (see the report).
+	// Kill the holder halfway between two reminders (a kill between a
+	// post and its record is TestReplicasReminderCrashInFlight's).
 	leader := rs.waitHolder()
 	last := reminderTimes(w, c)
 	time.Sleep(time.Until(last[len(last)-1].Add(interval / 2)))

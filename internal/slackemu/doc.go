@@ -14,7 +14,9 @@
 // misreads the protocol fails here as it would against Slack.
 //
 // The emulator keeps a small workspace: users, channels (public, private and
-// direct messages), messages with threads, edits, deletions, reactions and pins,
+// direct messages), messages with threads, edits, deletions, reactions, pins
+// and message metadata (chat.postMessage's metadata, read back by
+// conversations.history and conversations.replies with include_all_metadata),
 // uploaded files with their bytes, modal views with their stacks (views.open,
 // views.push, views.update), Home tabs (views.publish), trigger ids and
 // response URLs. Tests act as human users through methods such as
@@ -24,9 +26,11 @@
 // (app_home_opened), InviteUser and LeaveChannel, which store what a user
 // did and emit the events or interactions Slack would emit; interactions
 // report an acknowledgement later than Slack's 3 s as TimedOut; they observe the bot through Messages, Ephemerals, DMs, Views, Events
-// and Calls (Activity gives the same as one log, for transcripts), and inject
-// faults with FailNext, SetLatency, DropSockets, SetSilent, RequestDisconnect
-// and Redeliver.
+// and Calls (Activity gives the same as one log, for transcripts; Pending
+// the calls received and not answered yet), and inject faults with
+// FailNext, SetLatency (a delayed call is carried out even if its client
+// goes away meanwhile, as Slack does), DropSockets, SetSilent,
+// RequestDisconnect and Redeliver.
 //
 // A hostile Slack is one control away (faults.go): ArchiveChannel,
 // UnarchiveChannel, DeleteChannel, RemoveBot and InviteBot emit the real

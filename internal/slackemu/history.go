@@ -53,9 +53,13 @@ func inHistory(c *channel, m *message) bool {
 }
 
 // historyJSONLocked is the message object of a history listing (a tombstone
-// for a deleted thread parent).
-func (s *Server) historyJSONLocked(c *channel, m *message) obj {
+// for a deleted thread parent). It carries the message's metadata when the
+// read asked for it (include_all_metadata), as Slack's does.
+func (s *Server) historyJSONLocked(req *apiRequest, c *channel, m *message) obj {
 	o := s.messageJSONLocked(c, m)
+	if len(m.metadata) > 0 && !m.deleted && boolParam(req.params, "include_all_metadata") {
+		o["metadata"] = m.metadata
+	}
 	if m.deleted {
 		o["subtype"] = "tombstone"
 		o["text"] = "This message was deleted."
@@ -82,8 +86,9 @@ func (s *Server) historyLimitLocked(req *apiRequest, def, max int) (int, *apiErr
 
 // apiConversationsHistory answers conversations.history: newest first,
 // limit (default 100, at most 999, or the SetHistoryPageCap cap),
-// oldest/latest/inclusive, and cursor paging with has_more and
-// response_metadata.next_cursor.
+// oldest/latest/inclusive, cursor paging with has_more and
+// response_metadata.next_cursor, and each message's metadata with
+// include_all_metadata.
 func (s *Server) apiConversationsHistory(req *apiRequest) (obj, *apiError) {
 	c, aerr := s.lookupChannelLocked(req.params.Get("channel"))
 	if aerr != nil {
@@ -121,7 +126,7 @@ func (s *Server) apiConversationsHistory(req *apiRequest) (obj, *apiError) {
 			hasMore, next = true, encodeCursor("next_ts", strconv.FormatInt(t, 10))
 			break
 		}
-		page = append(page, s.historyJSONLocked(c, m))
+		page = append(page, s.historyJSONLocked(req, c, m))
 	}
 	if page == nil {
 		page = []obj{}
@@ -181,7 +186,7 @@ func (s *Server) apiConversationsReplies(req *apiRequest) (obj, *apiError) {
 	var page []obj
 	hasMore, next := false, ""
 	if lower < 0 {
-		page = append(page, s.historyJSONLocked(c, p))
+		page = append(page, s.historyJSONLocked(req, c, p))
 	}
 	for _, m := range c.replies(p) {
 		t, _ := parseTS(m.ts)
@@ -192,7 +197,7 @@ func (s *Server) apiConversationsReplies(req *apiRequest) (obj, *apiError) {
 			hasMore, next = true, encodeCursor("next_ts", strconv.FormatInt(t, 10))
 			break
 		}
-		page = append(page, s.historyJSONLocked(c, m))
+		page = append(page, s.historyJSONLocked(req, c, m))
 	}
 	resp := obj{"messages": page, "has_more": hasMore}
 	if hasMore {

@@ -24,6 +24,9 @@ type Message struct {
 	Files    []File
 	// Reactions maps each reaction name to the users who added it.
 	Reactions map[string][]string
+	// Metadata is the message metadata the app posted it with
+	// ({"event_type":…,"event_payload":{…}}); nil when none.
+	Metadata json.RawMessage
 }
 
 // BlockText returns the text of the message's blocks (section, header,
@@ -36,6 +39,7 @@ type message struct {
 	text         string
 	blocks       json.RawMessage
 	attachments  json.RawMessage
+	metadata     json.RawMessage // {"event_type":…,"event_payload":{…}}, or nil
 	subtype      string
 	clientMsgID  string
 	edited       *edit
@@ -118,6 +122,7 @@ func (s *Server) exportMessageLocked(m *message) Message {
 		Edited:   m.edited != nil,
 		Deleted:  m.deleted,
 		Pinned:   m.pinned,
+		Metadata: slices.Clone(m.metadata),
 	}
 	for _, id := range m.files {
 		out.Files = append(out.Files, s.files[id].export())
@@ -540,6 +545,41 @@ func checkTextObject(raw json.RawMessage, max int, plainOnly bool, at string) st
 	return ""
 }
 
+// maxMetadata is the largest metadata argument the emulator takes. Slack
+// documents no number; it refuses large metadata with metadata_too_large.
+const maxMetadata = 8 << 10
+
+// readMetadata reads the metadata argument of chat.postMessage: a JSON
+// object with an event_type string and an event_payload object, sent as a
+// form field holding the JSON text (slack-go's MsgOptionMetadata) or as a
+// JSON body's object. It returns the metadata as stored (nil when none) or
+// Slack's refusal: invalid_metadata_format for text that is not a JSON
+// object, invalid_metadata_schema for an object without a non-empty
+// event_type or with an event_payload that is not an object,
+// metadata_too_large past maxMetadata.
+func readMetadata(req *apiRequest) (json.RawMessage, *apiError) {
+	raw := strings.TrimSpace(req.params.Get("metadata"))
+	if raw == "" {
+		return nil, nil
+	}
+	if len(raw) > maxMetadata {
+		return nil, errCode("metadata_too_large")
+	}
+	var md struct {
+		EventType    *string         `json:"event_type"`
+		EventPayload json.RawMessage `json:"event_payload"`
+	}
+	if err := json.Unmarshal([]byte(raw), &md); err != nil {
+		return nil, errCode("invalid_metadata_format")
+	}
+	var payload map[string]any
+	if md.EventType == nil || *md.EventType == "" || json.Unmarshal(md.EventPayload, &payload) != nil || payload == nil {
+		return nil, errCode("invalid_metadata_schema")
+	}
+	out, _ := json.Marshal(obj{"event_type": *md.EventType, "event_payload": payload})
+	return out, nil
+}
+
 // apiChatPostMessage answers chat.postMessage. The bot must be a member of
 // the channel (the app is assumed not to have chat:write.public).
 func (s *Server) apiChatPostMessage(req *apiRequest) (obj, *apiError) {
@@ -557,6 +597,10 @@ func (s *Server) apiChatPostMessage(req *apiRequest) (obj, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	md, aerr := readMetadata(req)
+	if aerr != nil {
+		return nil, aerr
+	}
 	m := &message{
 		ts:          s.nextTSLocked(),
 		user:        s.botUser,
@@ -564,6 +608,7 @@ func (s *Server) apiChatPostMessage(req *apiRequest) (obj, *apiError) {
 		text:        ct.text,
 		blocks:      ct.blocks,
 		attachments: ct.attachments,
+		metadata:    md,
 	}
 	if tts := req.params.Get("thread_ts"); tts != "" {
 		m.threadTS = s.threadRootLocked(c, tts)

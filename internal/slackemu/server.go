@@ -120,6 +120,7 @@ type Server struct {
 	activity     []Activity
 
 	calls   []Call
+	pending map[*apiRequest]time.Time // received, not answered yet: when each came
 	faults  map[string][]fault
 	latency map[string]time.Duration
 
@@ -190,6 +191,7 @@ func New(cfg Config) (*Server, error) {
 		externalIDs:  map[string]string{},
 		triggers:     map[string]*trigger{},
 		responseURLs: map[string]*responseURL{},
+		pending:      map[*apiRequest]time.Time{},
 		faults:       map[string][]fault{},
 		latency:      map[string]time.Duration{},
 		limits:       map[string]*methodLimit{},

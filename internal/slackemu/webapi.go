@@ -133,7 +133,15 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.writeAPI(w, req, http.StatusOK, nil, perr)
 		return
 	}
-	if !s.wait(r, method) {
+	s.mu.Lock()
+	s.pending[req] = time.Now()
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.pending, req)
+		s.mu.Unlock()
+	}()
+	if !s.wait(method) {
 		return
 	}
 	if f, ok := s.takeFault(method); ok {
@@ -276,9 +284,11 @@ func flattenJSON(raw json.RawMessage) (string, bool) {
 	return string(raw), true
 }
 
-// wait applies SetLatency; it reports false if the request or the server
-// ended first.
-func (s *Server) wait(r *http.Request, method string) bool {
+// wait applies SetLatency; it reports false if the server closed first. A
+// client that goes away meanwhile (it timed out, or its process died) does
+// not stop the request: Slack carries out a request it received whether or
+// not anyone reads the answer, so a post is made all the same.
+func (s *Server) wait(method string) bool {
 	s.mu.Lock()
 	d, ok := s.latency[method]
 	if !ok {
@@ -293,8 +303,6 @@ func (s *Server) wait(r *http.Request, method string) bool {
 	select {
 	case <-t.C:
 		return true
-	case <-r.Context().Done():
-		return false
 	case <-s.done:
 		return false
 	}
@@ -404,6 +412,23 @@ func (s *Server) record(req *apiRequest, status int, code string) {
 	}
 }
 
+// Pending returns the Web API calls of a method ("" for any) that the
+// emulator has received and not answered yet, oldest first: those held by
+// SetLatency, typically. Time is when each was received; Status is 0.
+func (s *Server) Pending(method string) []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Call
+	for req, at := range s.pending {
+		if method == "" || req.method == method {
+			out = append(out, Call{Method: req.method, Params: cloneValues(req.params), Body: slices.Clone(req.body),
+				TokenType: req.tokenType, Time: at})
+		}
+	}
+	slices.SortFunc(out, func(a, b Call) int { return a.Time.Compare(b.Time) })
+	return out
+}
+
 // Calls returns the recorded calls of a method, oldest first; "" returns
 // every call.
 func (s *Server) Calls(method string) []Call {
@@ -436,6 +461,9 @@ func (s *Server) FailNext(method string, n int, status int, retryAfter time.Dura
 
 // SetLatency delays every later call of method ("*" for any method without a
 // latency of its own) by d before it is handled. d <= 0 removes the delay.
+// A call is handled after its delay even when its client has gone away
+// meanwhile (timed out, or killed), as Slack handles a request it received;
+// Pending lists the calls waiting out their delay.
 func (s *Server) SetLatency(method string, d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
