@@ -170,8 +170,9 @@ func New(cfg Config, store Store) (*Bot, error) {
 		l.Out = discard{}
 		cfg.Logger = l
 	}
-	api := newSlackClient(cfg.BotToken, cfg.AppToken, cfg.APIURL, cfg.HTTPTimeout, cfg.Metrics, true)
-	noWait := newSlackClient(cfg.BotToken, cfg.AppToken, cfg.APIURL, cfg.HTTPTimeout, cfg.Metrics, false)
+	api := newSlackClient(cfg.BotToken, cfg.AppToken, cfg.APIURL, cfg.HTTPTimeout, cfg.Metrics, retryWaiting)
+	noWait := newSlackClient(cfg.BotToken, cfg.AppToken, cfg.APIURL, cfg.HTTPTimeout, cfg.Metrics, retryNoWait)
+	never := newSlackClient(cfg.BotToken, cfg.AppToken, cfg.APIURL, cfg.HTTPTimeout, cfg.Metrics, retryNever)
 	b := &Bot{
 		cfg:       cfg,
 		log:       cfg.Logger,
@@ -181,7 +182,7 @@ func New(cfg Config, store Store) (*Bot, error) {
 		followSem: make(chan struct{}, 8),
 		fatal:     make(chan struct{}),
 	}
-	b.slack = &slackAPI{api: api, noWait: noWait, metrics: cfg.Metrics, onAuth: b.authRejected}
+	b.slack = &slackAPI{api: api, noWait: noWait, never: never, metrics: cfg.Metrics, onAuth: b.authRejected}
 	b.members = newMemberCache(b.slack.channelMembers)
 	b.slack.members = b.members
 	tick := cfg.ReminderTick

@@ -28,8 +28,9 @@ func markedEmu(t *testing.T) (emu *slackemu.Server, channel string, api *slackAP
 	channel = emu.CreateChannel("inc-1-checkout", alice, emu.BotUserID())
 	cfg := emu.Config()
 	api = &slackAPI{
-		api:    newSlackClient(cfg.BotToken, cfg.AppToken, emu.URL(), 5*time.Second, nil, true),
-		noWait: newSlackClient(cfg.BotToken, cfg.AppToken, emu.URL(), 5*time.Second, nil, false),
+		api:    newSlackClient(cfg.BotToken, cfg.AppToken, emu.URL(), 5*time.Second, nil, retryWaiting),
+		noWait: newSlackClient(cfg.BotToken, cfg.AppToken, emu.URL(), 5*time.Second, nil, retryNoWait),
+		never:  newSlackClient(cfg.BotToken, cfg.AppToken, emu.URL(), 5*time.Second, nil, retryNever),
 	}
 	api.setBotID(emu.BotID())
 	return emu, channel, api
@@ -232,5 +233,33 @@ func TestRemindCrashSettled(t *testing.T) {
 	})
 	if events != 1 {
 		t.Errorf("%d reminder events, want 1", events)
+	}
+}
+
+// TestPostMarkedSentOnce: a marked post that Slack answers with a 5xx is
+// not sent again by slack-go (a post Slack carried out before failing
+// would be doubled; its outcome is settled from history instead): one
+// call, EUnavailable; a plain post is retried as before.
+func TestPostMarkedSentOnce(t *testing.T) {
+	emu, ch, api := markedEmu(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m := commands.Marker{Kind: "incidentbot_reminder", Fields: map[string]string{"incident": "INC-1", "attempt": "a"}}
+	emu.FailNext("chat.postMessage", 1, 503, 0)
+	before := len(emu.Calls("chat.postMessage"))
+	_, err := api.PostMarked(ctx, ch, "reminder", m)
+	if incidentbot.ErrorCode(err) != incidentbot.EUnavailable {
+		t.Errorf("marked post answered 503: %v, want EUnavailable", err)
+	}
+	if n := len(emu.Calls("chat.postMessage")) - before; n != 1 {
+		t.Errorf("marked post answered 503 was sent %d times, want once", n)
+	}
+	emu.FailNext("chat.postMessage", 1, 503, 0)
+	before = len(emu.Calls("chat.postMessage"))
+	if _, err := api.Post(ctx, ch, "plain"); err != nil {
+		t.Errorf("plain post after one 503: %v (retried, it should go through)", err)
+	}
+	if n := len(emu.Calls("chat.postMessage")) - before; n != 2 {
+		t.Errorf("plain post answered 503 once was sent %d times, want twice", n)
 	}
 }

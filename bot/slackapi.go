@@ -17,14 +17,27 @@ import (
 	"github.com/incidentbot/incidentbot/scheduler"
 )
 
-// newSlackClient returns a slack-go client for the Web API at apiURL that
-// retries 5xx answers and connection errors with backoff and jitter, with an
-// explicit timeout on every call, and, when waitOnLimit is set, rate limits
-// too (sleeping through Retry-After inside the call). Interactive follow-ups
-// use the waiting client; scheduled work uses the other, so that a 429
-// comes back at once with its Retry-After and the scheduler reschedules
-// that incident instead of one goroutine sleeping through it.
-func newSlackClient(botToken, appToken, apiURL string, timeout time.Duration, m *ops.Metrics, waitOnLimit bool) *slack.Client {
+// retryMode is what a slack-go client retries by itself.
+type retryMode int
+
+const (
+	// retryWaiting retries 5xx answers and connection errors with backoff
+	// and jitter, and sleeps through a rate limit's Retry-After inside
+	// the call: interactive follow-ups.
+	retryWaiting retryMode = iota
+	// retryNoWait retries as retryWaiting but returns a 429 at once with
+	// its Retry-After, so that the scheduler reschedules that incident
+	// instead of one goroutine sleeping through it: scheduled work.
+	retryNoWait
+	// retryNever retries nothing: a call whose repeat could do twice what
+	// Slack did once (a marked post, settled from the channel's history
+	// when its outcome is unknown; see PostMarked).
+	retryNever
+)
+
+// newSlackClient returns a slack-go client for the Web API at apiURL with
+// an explicit timeout on every call, retrying as mode says.
+func newSlackClient(botToken, appToken, apiURL string, timeout time.Duration, m *ops.Metrics, mode retryMode) *slack.Client {
 	rc := slack.DefaultRetryConfig()
 	rc.MaxRetries = 5
 	rc.RetryAfterDuration = 5 * time.Second
@@ -32,9 +45,14 @@ func newSlackClient(botToken, appToken, apiURL string, timeout time.Duration, m 
 	rc.BackoffInitial = 200 * time.Millisecond
 	rc.BackoffMax = 10 * time.Second
 	rc.BackoffJitter = 100 * time.Millisecond
-	rc.Handlers = []slack.RetryHandler{slack.NewConnectionErrorRetryHandler(), slack.NewServerErrorRetryHandler(rc)}
-	if waitOnLimit {
+	switch mode {
+	case retryWaiting:
 		rc.Handlers = append(slack.AllBuiltinRetryHandlers(rc), slack.NewServerErrorRetryHandler(rc))
+	case retryNoWait:
+		rc.Handlers = []slack.RetryHandler{slack.NewConnectionErrorRetryHandler(), slack.NewServerErrorRetryHandler(rc)}
+	case retryNever:
+		rc.MaxRetries = 0
+		rc.Handlers = nil
 	}
 	// Keep connections to Slack alive and bounded: the default transport
 	// keeps 2 idle connections per host, so bursts of follow-ups dialled a
@@ -62,6 +80,7 @@ func newSlackClient(botToken, appToken, apiURL string, timeout time.Duration, m 
 type slackAPI struct {
 	api     *slack.Client // retries 429s itself: interactive follow-ups
 	noWait  *slack.Client // returns 429s at once: scheduled work
+	never   *slack.Client // retries nothing: marked posts (nil: as client says)
 	metrics *ops.Metrics
 	// onAuth, if set, is called with every EAuth failure: the bot's
 	// credentials are rejected and nothing can work.
@@ -287,10 +306,15 @@ func (s *slackAPI) Post(ctx context.Context, channelID, text string) (string, er
 
 // post is chat.postMessage with opts.
 func (s *slackAPI) post(ctx context.Context, channelID string, opts ...slack.MsgOption) (string, error) {
+	return s.postWith(ctx, s.client(ctx), channelID, opts...)
+}
+
+// postWith is post with the given client.
+func (s *slackAPI) postWith(ctx context.Context, api *slack.Client, channelID string, opts ...slack.MsgOption) (string, error) {
 	if err := s.pace(ctx, "chat.postMessage", channelID); err != nil {
 		return "", err
 	}
-	_, ts, err := s.client(ctx).PostMessageContext(ctx, channelID, opts...)
+	_, ts, err := api.PostMessageContext(ctx, channelID, opts...)
 	if err != nil {
 		return "", s.chanErr("chat.postMessage", channelID, err)
 	}
@@ -300,13 +324,19 @@ func (s *slackAPI) post(ctx context.Context, channelID string, opts ...slack.Msg
 // PostMarked posts text with m as the message's metadata: event type
 // m.Kind, payload m.Fields. It fails as Post does: EUnavailable without
 // RetryAfter (a timeout, a connection lost, a 5xx) is the one failure
-// after which Slack may have posted the message.
+// after which Slack may have posted the message. It is sent once: slack-go
+// retrying it after a 5xx or a connection lost could post it twice, and
+// the caller settles an unknown outcome from the channel's history.
 func (s *slackAPI) PostMarked(ctx context.Context, channelID, text string, m commands.Marker) (string, error) {
 	payload := make(map[string]any, len(m.Fields))
 	for k, v := range m.Fields {
 		payload[k] = v
 	}
-	return s.post(ctx, channelID, slack.MsgOptionText(text, false),
+	api := s.never
+	if api == nil {
+		api = s.client(ctx)
+	}
+	return s.postWith(ctx, api, channelID, slack.MsgOptionText(text, false),
 		slack.MsgOptionMetadata(slack.SlackMetadata{EventType: m.Kind, EventPayload: payload}))
 }
 
