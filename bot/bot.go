@@ -212,6 +212,9 @@ func New(cfg Config, store Store) (*Bot, error) {
 	b.cmds = commands.New(store, cfg.Commands, deps)
 	b.backfill = newBackfiller(b)
 	jobs := scheduler.Jobs{Incidents: store, Reminders: b.cmds, Outbox: b.cmds, Overdue: b.cmds, Reviews: b.cmds, Channels: b.cmds, Backfill: b.backfill}
+	if f, ok := store.(scheduler.CronFirings); ok {
+		jobs.Firings = f
+	}
 	if cfg.Tracker != nil {
 		jobs.Tracker, jobs.TrackerSync = b.cmds, b.cmds
 	}

@@ -66,6 +66,22 @@ type ChannelRepair interface {
 	ResumeChannels(ctx context.Context, before time.Time) error
 }
 
+// CronFirings remembers the last firing of a cron job (the store: bbolt's
+// meta bucket, PostgreSQL's cron_firings). A firing is recorded, fenced,
+// before it runs: one that came while no process ran the scheduler (a
+// restart, the lease changing hands across it) runs when the scheduler
+// starts, and a firing is not run twice.
+type CronFirings interface {
+	// LastFiring returns when job last fired, zero if never.
+	LastFiring(ctx context.Context, job string) (time.Time, error)
+	// RecordFiring records that job fired at at; EConflict when ctx's
+	// fence no longer holds its lease.
+	RecordFiring(ctx context.Context, job string, at time.Time) error
+}
+
+// actionCronJob names the firings of Config.ActionCron in CronFirings.
+const actionCronJob = "action_reminders"
+
 // Jobs is the work scheduled. Incidents is required; a nil job is not run.
 type Jobs struct {
 	Incidents Incidents
@@ -83,6 +99,9 @@ type Jobs struct {
 	// Config.TrackerPoll (tracker.go).
 	Tracker     TrackerOutbox
 	TrackerSync TrackerSync
+	// Firings, if set, remembers the action cron's firings (CronFirings);
+	// without it the first firing is the first after Run starts.
+	Firings CronFirings
 }
 
 // Config says when work is done.
@@ -362,12 +381,27 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		wg.Go(func() { s.runBackfill(ctx) })
 	}
 	if s.cron != nil && (s.jobs.Overdue != nil || s.jobs.Reviews != nil) {
-		next := s.cron.Next(start.In(s.cfg.Location))
+		next := s.firstFiring(ctx, start)
+		failing := false
 		wg.Go(func() {
 			s.every(ctx, func(now time.Time) {
 				if now.Before(next) {
 					return
 				}
+				if err := s.recordFiring(ctx, next); err != nil {
+					if incidentbot.ErrorCode(err) != incidentbot.EConflict {
+						// Tried again at the next tick, told once.
+						if !failing {
+							s.log.WithError(err).Warn("could not record the action reminder cron's firing; the firing waits until it can")
+						}
+						failing = true
+						return
+					}
+					// Another replica holds the lease now and runs it.
+					next = s.cron.Next(now.In(s.cfg.Location))
+					return
+				}
+				failing = false
 				next = s.cron.Next(now.In(s.cfg.Location))
 				if s.jobs.Overdue != nil {
 					s.remindOverdue(ctx)
@@ -454,6 +488,37 @@ func (s *Scheduler) logReminder(err error) {
 	default:
 		log.Warn("a status-update reminder failed; retrying on the next tick")
 	}
+}
+
+// firstFiring is the first firing of the action cron for a Run started at
+// start: the first after start, or, when Jobs.Firings says the last
+// recorded firing came before a firing now past, that missed one (run at
+// once). Several missed firings run once.
+func (s *Scheduler) firstFiring(ctx context.Context, start time.Time) time.Time {
+	next := s.cron.Next(start.In(s.cfg.Location))
+	if s.jobs.Firings == nil {
+		return next
+	}
+	last, err := s.jobs.Firings.LastFiring(ctx, actionCronJob)
+	if err != nil {
+		s.log.WithError(err).Warn("could not read the action reminder cron's last firing; a firing missed while the scheduler was not running is not caught up")
+		return next
+	}
+	if last.IsZero() {
+		return next
+	}
+	if missed := s.cron.Next(last.In(s.cfg.Location)); missed.Before(next) {
+		return missed
+	}
+	return next
+}
+
+// recordFiring records the action cron's firing at, before it runs.
+func (s *Scheduler) recordFiring(ctx context.Context, at time.Time) error {
+	if s.jobs.Firings == nil {
+		return nil
+	}
+	return s.jobs.Firings.RecordFiring(ctx, actionCronJob, at)
 }
 
 // remindOverdue runs one firing of the action reminder cron.

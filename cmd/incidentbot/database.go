@@ -11,6 +11,13 @@ import (
 	"github.com/incidentbot/incidentbot/store/postgres"
 )
 
+// Both stores remember the scheduler's cron firings; bot.New finds the
+// capability on the store it is given.
+var (
+	_ scheduler.CronFirings = (*store.DB)(nil)
+	_ scheduler.CronFirings = (*postgres.DB)(nil)
+)
+
 // database is the open store, bbolt or PostgreSQL: everything the bot and
 // the read commands ask of it.
 type database interface {

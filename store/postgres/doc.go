@@ -73,6 +73,8 @@
 //	users              (id PK, body JSONB)
 //	gaps               (id PK identity, incident_id FK, channel, rev,
 //	                    body JSONB)                the backfill's gaps
+//	leases             (name PK, holder, epoch, expires_at)  the scheduler's lease
+//	cron_firings       (job PK, fired_at)          the scheduler's last cron firings
 //
 // Records are the domain types' JSON, as in the bbolt store, so a bbolt
 // database and a PostgreSQL one hold the same values.

@@ -64,6 +64,18 @@ func TestLease(t *testing.T) {
 	if n, _ := a.EventCount(ctx, inc.ID); n != 1 {
 		t.Errorf("%d events after one fenced reminder and one refused; want 1", n)
 	}
+	// A cron firing recorded by the stale holder is refused too, and the
+	// new holder's stands.
+	fb := incidentbot.ContextWithFence(ctx, incidentbot.Fence{Name: SchedulerLease, Holder: "b", Epoch: eb})
+	if err := b.RecordFiring(fb, "actions", first); err != nil {
+		t.Fatalf("the holder's RecordFiring: %v", err)
+	}
+	if err := a.RecordFiring(fa, "actions", first.Add(time.Hour)); incidentbot.ErrorCode(err) != incidentbot.EConflict {
+		t.Errorf("a stale holder's RecordFiring = %v, want EConflict", err)
+	}
+	if at, _ := a.LastFiring(ctx, "actions"); !at.Equal(first) {
+		t.Errorf("LastFiring = %v after a stale holder's firing; want %v", at, first)
+	}
 
 	// An expired lease is taken over without a release.
 	if _, ok, err := la.Acquire(ctx, "a", ttl); err != nil || ok {

@@ -34,7 +34,7 @@ func TestMigrationsFromEmpty(t *testing.T) {
 		tables = append(tables, name)
 	}
 	rows.Close()
-	want := "counters events gaps goose_db_version incident_commands incident_creates incidents leases users"
+	want := "counters cron_firings events gaps goose_db_version incident_commands incident_creates incidents leases users"
 	if got := strings.Join(tables, " "); got != want {
 		t.Errorf("tables = %s, want %s", got, want)
 	}

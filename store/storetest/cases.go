@@ -616,6 +616,40 @@ func testLastEventTS(t *testing.T, be Backend) {
 	}
 }
 
+func testFirings(t *testing.T, be Backend) {
+	ctx := context.Background()
+	db := be.Open(t)
+	if at, err := db.LastFiring(ctx, "actions"); err != nil || !at.IsZero() {
+		t.Fatalf("LastFiring of a new store = %v, %v; want zero", at, err)
+	}
+	first := time.Date(2026, 11, 23, 9, 0, 0, 0, time.FixedZone("CET", 3600))
+	if err := db.RecordFiring(ctx, "actions", first); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RecordFiring(ctx, "other", first.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if at, err := db.LastFiring(ctx, "actions"); err != nil || !at.Equal(first) {
+		t.Errorf("LastFiring = %v, %v; want %v", at, err, first)
+	}
+	next := first.AddDate(0, 0, 1)
+	if err := db.RecordFiring(ctx, "actions", next); err != nil {
+		t.Fatal(err)
+	}
+	if at, _ := db.LastFiring(ctx, "actions"); !at.Equal(next) {
+		t.Errorf("LastFiring after a second firing = %v, want %v", at, next)
+	}
+	if at, _ := db.LastFiring(ctx, "other"); !at.Equal(first.Add(time.Hour)) {
+		t.Errorf("another job's firing = %v, want %v", at, first.Add(time.Hour))
+	}
+	if be.Reopen != nil {
+		db = be.Reopen(t, db, false)
+		if at, _ := db.LastFiring(ctx, "actions"); !at.Equal(next) {
+			t.Errorf("LastFiring after reopening = %v, want %v", at, next)
+		}
+	}
+}
+
 func testUsers(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db := be.Open(t)

@@ -72,6 +72,10 @@ type Store interface {
 	Close() error
 	// Gaps are the backfill's gaps (gaps.go).
 	Gaps
+	// LastFiring and RecordFiring remember the scheduler's last cron
+	// firing per job.
+	LastFiring(ctx context.Context, job string) (time.Time, error)
+	RecordFiring(ctx context.Context, job string, at time.Time) error
 }
 
 // Backend opens stores of one implementation for the suite.
@@ -117,6 +121,7 @@ func Run(t *testing.T, be Backend) {
 		{"EventsArrivalOrder", testEventsArrivalOrder},
 		{"LastEventTS", testLastEventTS},
 		{"Users", testUsers},
+		{"Firings", testFirings},
 		{"ContextDoneBeforeStart", testContextDoneBeforeStart},
 		{"Closed", testClosed},
 		{"ReopenFindsEverything", testReopenFindsEverything},

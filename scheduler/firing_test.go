@@ -1,0 +1,76 @@
+package scheduler_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/incidentbot/incidentbot/scheduler"
+)
+
+// TestCronFiringSurvivesRestart: with the store remembering the action
+// cron's firings, a scheduler started after a firing it ran does not run
+// it again, and one started after a firing that came while none ran (a
+// restart or a lease changing hands across 09:00) runs it at once, once;
+// several missed firings run once. Without the record, the missed firing
+// waited for the next day.
+func TestCronFiringSurvivesRestart(t *testing.T) {
+	db := openStore(t)
+	clk := newClock(time.Date(2026, 11, 23, 8, 30, 0, 0, time.UTC))
+	o := &overdue{}
+	// run starts a scheduler on db and returns its stop.
+	run := func() func() {
+		s, err := scheduler.New(scheduler.Config{Now: clk.Now, Tick: time.Millisecond, ActionCron: "0 9 * * *"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Schedule(scheduler.Jobs{Incidents: db, Overdue: o, Firings: db})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		time.Sleep(20 * time.Millisecond)
+		return func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("Run did not return")
+			}
+		}
+	}
+	settleRuns := func(want int32, what string) {
+		t.Helper()
+		eventually(t, what, func() bool { return o.runs.Load() >= want })
+		time.Sleep(20 * time.Millisecond)
+		if n := o.runs.Load(); n != want {
+			t.Fatalf("%s: %d runs, want %d", what, n, want)
+		}
+	}
+
+	stop := run()
+	clk.Set(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+	settleRuns(1, "the 09:00 firing")
+	stop()
+
+	clk.Set(time.Date(2026, 11, 23, 9, 5, 0, 0, time.UTC))
+	stop = run() // restarted after the firing it ran: nothing to catch up
+	settleRuns(1, "a restart after the firing")
+	stop()
+
+	clk.Set(time.Date(2026, 11, 24, 9, 10, 0, 0, time.UTC))
+	stop = run() // nobody ran the scheduler at 09:00
+	settleRuns(2, "the missed firing, caught up at start")
+	stop()
+
+	clk.Set(time.Date(2026, 11, 24, 9, 20, 0, 0, time.UTC))
+	stop = run()
+	settleRuns(2, "a restart after the caught-up firing")
+	stop()
+
+	clk.Set(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
+	stop = run() // three firings missed
+	settleRuns(3, "three missed firings, run once")
+	clk.Set(time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC))
+	settleRuns(4, "the next day's firing")
+	stop()
+}
