@@ -118,8 +118,10 @@ func (s *Server) SetDown(down bool) {
 }
 
 // SetLatency makes Admit delay every answer by d (0 removes the delay). A
-// request whose client gives up, or that is pending when the Server closes,
-// is not answered.
+// request whose client gives up meanwhile (it timed out, or its process
+// died) is still carried out when the delay ends, as a real server carries
+// out a request it received whether or not anyone reads the answer; one
+// pending when the Server closes is dropped, not carried out.
 func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -154,8 +156,10 @@ func (s *Server) RequestsTo(path string) []Request {
 // put back for the handler), then applies the faults down and latency. It
 // returns a writer that records the status answered and the request's
 // number, 1 for the first; ok false means the connection was dropped and
-// the caller must not answer. A request abandoned during a latency (client
-// gone or Server closed) is aborted with http.ErrAbortHandler.
+// the caller must not answer. A request whose client goes away during a
+// latency is still handed to the caller when the latency ends (the answer
+// goes nowhere, the request takes effect); one pending when the Server
+// closes is aborted with http.ErrAbortHandler.
 func (s *Server) Admit(w http.ResponseWriter, r *http.Request) (_ http.ResponseWriter, seq int, ok bool) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, s.maxBody+1))
 	if err != nil {
@@ -186,9 +190,6 @@ func (s *Server) Admit(w http.ResponseWriter, r *http.Request) (_ http.ResponseW
 		t := time.NewTimer(latency)
 		select {
 		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			panic(http.ErrAbortHandler) // no answer, not even an empty 200
 		case <-s.done:
 			t.Stop()
 			panic(http.ErrAbortHandler)

@@ -132,6 +132,24 @@ func TestSetLatency(t *testing.T) {
 	if d := time.Since(t0); d < 50*time.Millisecond {
 		t.Fatalf("answered after %v, want at least the latency", d)
 	}
+	// A client that gives up does not stop the request: it is carried out
+	// (its status recorded) when the latency ends, as on a real server.
+	s.SetLatency(200 * time.Millisecond)
+	req, _ := http.NewRequest(http.MethodPost, s.URL()+"/gone", strings.NewReader("x"))
+	short := &http.Client{Timeout: 20 * time.Millisecond}
+	if resp, err := short.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("answered before the latency")
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if r := s.RequestsTo("/gone"); len(r) == 1 && r[0].Status == http.StatusCreated {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("request of a client gone not carried out: %+v", s.RequestsTo("/gone"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	// Close wakes a request waiting out the latency: it is not answered.
 	s.SetLatency(time.Hour)
 	errc := make(chan error, 1)

@@ -53,6 +53,7 @@
 // SecondaryRateLimit (403 with retry-after, go-github's
 // *github.AbuseRateLimitError), FailNext (the next n requests to a path get
 // an error status), SetDown (every connection is dropped without an answer)
-// and SetLatency (every answer is delayed). Every request is kept for
+// and SetLatency (every answer is delayed; a request is carried out even
+// when its client gave up meanwhile). Every request is kept for
 // Requests and RequestsTo. The package uses the standard library only.
 package githubemu

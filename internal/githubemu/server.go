@@ -190,7 +190,9 @@ func (s *Server) SecondaryRateLimit(n int, retryAfter time.Duration) {
 func (s *Server) SetDown(down bool) { s.emu.SetDown(down) }
 
 // SetLatency delays every answer by d (0 removes the delay). A request whose
-// client gives up, or that is pending when the Server closes, is not answered.
+// client gives up meanwhile is still carried out when the delay ends (an
+// issue is created all the same, as on the real server); one pending when
+// the Server closes is not.
 func (s *Server) SetLatency(d time.Duration) { s.emu.SetLatency(d) }
 
 // Requests returns a copy of every request received so far, oldest first.

@@ -64,6 +64,7 @@
 // are injected with FailNext (the next n requests to a path get an error
 // status; 429 carries Retry-After as Jira's rate limiting does), SetDown
 // (every connection is dropped without an answer) and SetLatency (every
-// answer is delayed). Every request is kept for Requests and RequestsTo.
+// answer is delayed; a request is carried out even when its client gave up
+// meanwhile). Every request is kept for Requests and RequestsTo.
 // The package uses the standard library only.
 package jiraemu
