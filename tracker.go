@@ -1,5 +1,10 @@
 package incidentbot
 
+import (
+	"fmt"
+	"time"
+)
+
 // Tracker names, as stored in TrackerIssue.Tracker.
 const (
 	TrackerGitHub = "github"
@@ -49,7 +54,40 @@ type TrackerAction struct {
 	ID   int               `json:"id"`
 	Kind TrackerActionKind `json:"kind"`
 	Item int               `json:"item"` // the action item, A<n>
+	// Tried is, for a TrackCreate, when its first attempt that may have
+	// reached the tracker began; it is recorded before that attempt is
+	// sent and cleared when the issue is recorded. While it is set, the
+	// tracker may hold an issue the bot has not recorded (the process died,
+	// or the answer was lost), so the next attempt looks for it (by
+	// TrackerItem.Marker, created at or after Tried less TrackerLookBack)
+	// before it creates one.
+	Tried time.Time `json:"tried,omitzero"`
 	OutboxState
+}
+
+// Delays of a create that may have reached the tracker.
+const (
+	// TrackerSettle is how long after Tried the next attempt of a create
+	// waits, so that a create the tracker was still carrying out when its
+	// client went away has been made, and indexed, when it is looked for.
+	// It is longer than the adapters' default call limit (10 s).
+	TrackerSettle = 15 * time.Second
+	// TrackerLookBack widens the lookup before Tried, for the skew
+	// between the bot's clock and the tracker's.
+	TrackerLookBack = 5 * time.Minute
+)
+
+// Due is when the action may next be attempted: OutboxState.Due, but for a
+// create that may have reached the tracker not before Tried plus
+// TrackerSettle.
+func (a TrackerAction) Due() time.Time {
+	d := a.OutboxState.Due()
+	if a.Kind == TrackCreate && !a.Tried.IsZero() {
+		if s := a.Tried.Add(TrackerSettle); s.After(d) {
+			return s
+		}
+	}
+	return d
 }
 
 // PendingTracker returns the pending tracker actions in order.
@@ -87,6 +125,7 @@ func (inc *Incident) TrackerPending(n int) bool {
 
 // TrackerItem is what a tracker is sent for an action item.
 type TrackerItem struct {
+	TeamID        string // the Slack workspace of the incident; may be empty
 	Incident      string // "INC-7"
 	IncidentTitle string // plain text
 	Item          string // "A2"
@@ -99,6 +138,18 @@ type TrackerItem struct {
 	OwnerEmail string
 	Due        string // DateLayout; empty when none
 	Labels     []string
+}
+
+// Marker is the line the item's issue carries in its body (GitHub) or
+// description (Jira), "incidentbot: T0001 INC-7 A2", by which a later
+// attempt finds the issue an earlier one created. It is the same in every
+// attempt; the workspace tells apart the items of two workspaces whose
+// bots share a tracker.
+func (it TrackerItem) Marker() string {
+	if it.TeamID == "" {
+		return fmt.Sprintf("incidentbot: %s %s", it.Incident, it.Item)
+	}
+	return fmt.Sprintf("incidentbot: %s %s %s", it.TeamID, it.Incident, it.Item)
 }
 
 // TrackerChange is an issue changed in its tracker, as a poll reports it.

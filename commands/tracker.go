@@ -24,6 +24,11 @@ type Tracker interface {
 	Update(ctx context.Context, key string, it incidentbot.TrackerItem) error
 	// SetDone closes (done) or reopens the issue.
 	SetDone(ctx context.Context, key string, done bool) error
+	// Find returns the issue of it (the one whose body or description
+	// carries it.Marker()) created at or after since, newest first; false
+	// when there is none. An earlier Create may have made it though its
+	// answer never reached the bot.
+	Find(ctx context.Context, it incidentbot.TrackerItem, since time.Time) (incidentbot.TrackerIssue, bool, error)
 }
 
 // TrackerPoller finds the issues changed in a tracker; the adapters
@@ -130,7 +135,10 @@ func trackerWhat(kind incidentbot.TrackerActionKind, item string) string {
 // after backoff(n), or after the tracker's Retry-After when longer; a
 // refusal (a bad token, no such repository or project) marks the call
 // failed and is told in the channel once. Both are returned, with their
-// codes, as is a failure to read or record the incident.
+// codes, as is a failure to read or record the incident. A create records
+// its attempt before it is sent, and a later attempt adopts the issue an
+// earlier one made (recordTry, findOrCreate), so that an item gets one
+// issue even when the bot dies between the create and its record.
 func (s *Service) DeliverTracker(ctx context.Context, id int64, backoff func(attempt int) time.Duration) error {
 	if s.deps.Tracker == nil {
 		return nil
@@ -157,6 +165,13 @@ func (s *Service) DeliverTracker(ctx context.Context, id int64, backoff func(att
 					break
 				}
 				if a.Kind == incidentbot.TrackCreate {
+					if !a.Tried.IsZero() {
+						created, callErr = s.findOrCreate(ctx, a, it)
+						break
+					}
+					if err := s.recordTry(ctx, inc, a, now); err != nil {
+						return errors.Join(append(errs, err)...)
+					}
 					created, callErr = s.deps.Tracker.Create(ctx, it)
 				} else {
 					callErr = s.deps.Tracker.Update(ctx, item.Issue.Key, it)
@@ -182,11 +197,51 @@ func (s *Service) DeliverTracker(ctx context.Context, id int64, backoff func(att
 	return errors.Join(errs...)
 }
 
+// A create action's issue is created at most once across attempts.
+// Before its first attempt that may reach the tracker, recordTry records
+// when that attempt began (a.Tried, fenced like every update): if the
+// process dies, or the answer is lost, before the issue is recorded, the
+// next attempt finds Tried set and findOrCreate first asks the tracker for
+// the issue carrying the item's marker created since Tried (less
+// TrackerLookBack), and adopts it instead of creating a second one.
+
+// recordTry records that create action a is about to be attempted first.
+// It fails when the record cannot be made (a store failure, the lease
+// lost) or the action changed meanwhile; nothing may be sent then.
+func (s *Service) recordTry(ctx context.Context, inc *incidentbot.Incident, a incidentbot.TrackerAction, now time.Time) error {
+	_, _, err := s.updateIncident(ctx, inc.ID, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
+		p := i.TrackerAction(a.ID)
+		if p == nil || p.State != incidentbot.PagerPending || !p.Tried.IsZero() {
+			return nil, errUnchanged
+		}
+		p.Tried = now
+		return nil, nil
+	})
+	if errors.Is(err, errUnchanged) {
+		return fmt.Errorf("record the attempt to create the issue of %s A%d: it changed meanwhile", inc.Key(), a.Item)
+	}
+	if err != nil {
+		return fmt.Errorf("record the attempt to create the issue of %s A%d: %w", inc.Key(), a.Item, err)
+	}
+	return nil
+}
+
+// findOrCreate returns the issue an earlier attempt of a created, else
+// creates it. A failed lookup is returned (retried as its code says) and
+// creates nothing.
+func (s *Service) findOrCreate(ctx context.Context, a incidentbot.TrackerAction, it incidentbot.TrackerItem) (incidentbot.TrackerIssue, error) {
+	found, ok, err := s.deps.Tracker.Find(ctx, it, a.Tried.Add(-incidentbot.TrackerLookBack))
+	if err != nil || ok {
+		return found, err
+	}
+	return s.deps.Tracker.Create(ctx, it)
+}
+
 // trackerItem is what the tracker is sent for item of inc; it fails when
 // Slack cannot say the owner's email now.
 func (s *Service) trackerItem(ctx context.Context, inc *incidentbot.Incident, item incidentbot.ActionItem) (incidentbot.TrackerItem, error) {
 	it := incidentbot.TrackerItem{
-		Incident: inc.Key(), IncidentTitle: slacktext.Decode(inc.Title), Item: item.Key(),
+		TeamID: inc.TeamID, Incident: inc.Key(), IncidentTitle: slacktext.Decode(inc.Title), Item: item.Key(),
 		Title: s.plain(ctx, item.Text), ChannelName: inc.ChannelName, Due: item.Due,
 		Labels: []string{"incident", inc.Key()},
 	}
@@ -231,7 +286,7 @@ func (s *Service) finishTracker(ctx context.Context, inc *incidentbot.Incident, 
 		item := i.Action(a.Item)
 		switch {
 		case callErr == nil:
-			p.State, p.DoneAt, p.LastError = incidentbot.PagerDone, now, ""
+			p.State, p.DoneAt, p.LastError, p.Tried = incidentbot.PagerDone, now, "", time.Time{}
 			if item != nil && a.Kind == incidentbot.TrackCreate && !skip {
 				c := created
 				item.Issue = &c

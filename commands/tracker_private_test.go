@@ -19,6 +19,10 @@ func (r refusingTracker) Create(context.Context, incidentbot.TrackerItem) (incid
 }
 func (r refusingTracker) Update(context.Context, string, incidentbot.TrackerItem) error { return nil }
 func (r refusingTracker) SetDone(context.Context, string, bool) error                   { return nil }
+func (r refusingTracker) Find(context.Context, incidentbot.TrackerItem, time.Time) (incidentbot.TrackerIssue, bool, error) {
+	r.t.Error("a private incident's item was looked for in the tracker")
+	return incidentbot.TrackerIssue{}, false, nil
+}
 
 // TestPrivateItemsNotMirrored: an action item of a private incident is not
 // queued for the tracker (whose issues people outside the channel can read),

@@ -123,7 +123,9 @@ func (c *Client) login(email string) string {
 }
 
 // Body is the issue body of an item: what it is, the incident with a link
-// to its channel, and the due date line that the bot keeps current.
+// to its channel, the due date line that the bot keeps current, and last
+// the item's marker in an HTML comment (hidden when rendered), by which
+// Find knows the issue.
 func Body(it incidentbot.TrackerItem) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Action item %s of incident %s: %s\n\n", it.Item, it.Incident, it.IncidentTitle)
@@ -136,8 +138,24 @@ func Body(it incidentbot.TrackerItem) string {
 	if it.Due != "" {
 		fmt.Fprintf(&b, "Due: %s\n\n", it.Due)
 	}
-	b.WriteString("_Created by incidentbot. Closing or reopening this issue closes or reopens the action item._\n")
+	b.WriteString("_Created by incidentbot. Closing or reopening this issue closes or reopens the action item._\n\n")
+	b.WriteString(markerLine(it) + "\n")
 	return b.String()
+}
+
+// markerLine is the body line that carries the item's marker.
+func markerLine(it incidentbot.TrackerItem) string { return "<!-- " + it.Marker() + " -->" }
+
+// hasMarker reports whether body has the marker line of it, as a whole
+// line (GitHub may have turned the newlines into CRLF).
+func hasMarker(body string, it incidentbot.TrackerItem) bool {
+	want := markerLine(it)
+	for _, l := range strings.Split(body, "\n") {
+		if strings.TrimSpace(l) == want {
+			return true
+		}
+	}
+	return false
 }
 
 // Create creates the issue of it, assigned to the login UserMap gives the
@@ -155,6 +173,49 @@ func (c *Client) Create(ctx context.Context, it incidentbot.TrackerItem) (incide
 		return incidentbot.TrackerIssue{}, c.classify(ctx, op, "creating the issue", resp, err)
 	}
 	return incidentbot.TrackerIssue{Tracker: incidentbot.TrackerGitHub, Key: fmt.Sprintf("%s/%s#%d", c.owner, c.name, is.GetNumber()), URL: is.GetHTMLURL()}, nil
+}
+
+// Find looks for the issue of it created at or after since: it lists the
+// repository's issues labelled "incident", open or closed, updated since
+// then (an issue created since then was), newest created first, and
+// returns the newest whose body has it's marker line, reading pages until
+// the issues were created before since (at most maxPages of 100). It uses
+// the list endpoint, not the search API, whose index lags behind a create.
+// It fails as the package says; false with a nil error means there is no
+// such issue.
+func (c *Client) Find(ctx context.Context, it incidentbot.TrackerItem, since time.Time) (incidentbot.TrackerIssue, bool, error) {
+	op := fmt.Sprintf("github: look for the issue of %s %s", it.Incident, it.Item)
+	ctx, cancel := context.WithTimeout(ctx, 3*c.cfg.Timeout)
+	defer cancel()
+	opts := &gh.IssueListByRepoOptions{State: "all", Labels: []string{"incident"}, Since: since.UTC().Truncate(time.Second),
+		Sort: "created", Direction: "desc", ListOptions: gh.ListOptions{PerPage: 100}}
+	for page := 0; page < maxPages; page++ {
+		list, resp, err := c.gh.Issues.ListByRepo(ctx, c.owner, c.name, opts)
+		if err != nil {
+			return incidentbot.TrackerIssue{}, false, c.classify(ctx, op, "looking for an issue it may have created", resp, err)
+		}
+		for _, is := range list {
+			if is.IsPullRequest() {
+				continue
+			}
+			if is.GetCreatedAt().Before(opts.Since) {
+				return incidentbot.TrackerIssue{}, false, nil
+			}
+			if hasMarker(is.GetBody(), it) {
+				return incidentbot.TrackerIssue{Tracker: incidentbot.TrackerGitHub, Key: fmt.Sprintf("%s/%s#%d", c.owner, c.name, is.GetNumber()), URL: is.GetHTMLURL()}, true, nil
+			}
+		}
+		// The Link header pages by number or, on some servers, by cursor.
+		switch {
+		case resp.NextPage != 0:
+			opts.ListOptions.Page = resp.NextPage
+		case resp.After != "":
+			opts.ListCursorOptions.After = resp.After
+		default:
+			return incidentbot.TrackerIssue{}, false, nil
+		}
+	}
+	return incidentbot.TrackerIssue{}, false, nil
 }
 
 // number parses the issue number of a key "owner/name#12".

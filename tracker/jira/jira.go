@@ -101,7 +101,8 @@ type adfMark struct {
 func text(s string) adf { return adf{Type: "text", Text: s} }
 
 // Description is the issue description of an item, in Atlassian Document
-// Format: what it is, and the incident with a link to its channel.
+// Format: what it is, the incident with a link to its channel, and last a
+// paragraph with the item's marker, by which Find knows the issue.
 func Description(it incidentbot.TrackerItem) any {
 	paras := []adf{{Type: "paragraph", Content: []adf{text(fmt.Sprintf("Action item %s of incident %s: %s", it.Item, it.Incident, it.IncidentTitle))}}}
 	if it.ChannelName != "" {
@@ -112,7 +113,89 @@ func Description(it incidentbot.TrackerItem) any {
 		paras = append(paras, adf{Type: "paragraph", Content: []adf{text("Slack channel: "), link}})
 	}
 	paras = append(paras, adf{Type: "paragraph", Content: []adf{text("Created by incidentbot. Moving this issue to done, or out of it, closes or reopens the action item.")}})
+	paras = append(paras, adf{Type: "paragraph", Content: []adf{text(it.Marker())}})
 	return adf{Type: "doc", Version: 1, Content: paras}
+}
+
+// hasMarker reports whether the description doc has a paragraph (or any
+// block) whose text is it's marker, whole.
+func hasMarker(doc *adf, it incidentbot.TrackerItem) bool {
+	if doc == nil {
+		return false
+	}
+	want := it.Marker()
+	var walk func(n adf) bool
+	walk = func(n adf) bool {
+		var b strings.Builder
+		leaf := true
+		for _, c := range n.Content {
+			if c.Type == "text" {
+				b.WriteString(c.Text)
+			} else {
+				leaf = false
+			}
+		}
+		if strings.TrimSpace(b.String()) == want {
+			return true
+		}
+		if !leaf {
+			for _, c := range n.Content {
+				if walk(c) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(*doc)
+}
+
+// Find looks for the issue of it created at or after since: one JQL
+// search of the project's issues labelled "incident" and with the
+// incident's key, created since then (a relative date a minute wider, as
+// in Changes), newest first, and returns the newest whose description has
+// it's marker paragraph. The marker is matched here rather than with JQL's
+// text search (~), which matches words and stems, not a line. Jira's search
+// is eventually consistent: an issue created seconds ago may be missing
+// yet (see TrackerSettle). It fails as the package says; false with a nil
+// error means there is no such issue.
+func (c *Client) Find(ctx context.Context, it incidentbot.TrackerItem, since time.Time) (incidentbot.TrackerIssue, bool, error) {
+	op := fmt.Sprintf("jira: look for the issue of %s %s", it.Incident, it.Item)
+	ctx, cancel := context.WithTimeout(ctx, 3*c.cfg.Timeout)
+	defer cancel()
+	mins := max(int(math.Ceil(c.cfg.Now().Sub(since).Minutes()))+1, 1)
+	jql := fmt.Sprintf("project = %s AND labels = incident AND labels = %s AND created >= -%dm ORDER BY created DESC",
+		c.cfg.Project, strconv.Quote(it.Incident), mins)
+	token := ""
+	for page := 0; page < maxPages; page++ {
+		req := map[string]any{"jql": jql, "fields": []string{"description", "created"}, "maxResults": 100}
+		if token != "" {
+			req["nextPageToken"] = token
+		}
+		var res struct {
+			Issues []struct {
+				Key    string `json:"key"`
+				Fields struct {
+					Description *adf `json:"description"`
+				} `json:"fields"`
+			} `json:"issues"`
+			NextPageToken string `json:"nextPageToken"`
+			IsLast        bool   `json:"isLast"`
+		}
+		if err := c.do(ctx, op, "looking for an issue it may have created", http.MethodPost, "/rest/api/3/search/jql", nil, req, &res); err != nil {
+			return incidentbot.TrackerIssue{}, false, err
+		}
+		for _, is := range res.Issues {
+			if hasMarker(is.Fields.Description, it) {
+				return incidentbot.TrackerIssue{Tracker: incidentbot.TrackerJira, Key: is.Key, URL: c.base + "/browse/" + is.Key}, true, nil
+			}
+		}
+		if res.IsLast || res.NextPageToken == "" {
+			break
+		}
+		token = res.NextPageToken
+	}
+	return incidentbot.TrackerIssue{}, false, nil
 }
 
 // Create creates the issue of it, assigned to the Jira user with the
