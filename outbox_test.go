@@ -53,3 +53,37 @@ func TestOutboxStateDue(t *testing.T) {
 		}
 	}
 }
+
+// TestTrackerCreateDue: a create that may have reached the tracker is not
+// attempted again before TrackerSettle after that attempt; other kinds,
+// and a create never tried, keep the outbox's due time.
+func TestTrackerCreateDue(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	a := TrackerAction{Kind: TrackCreate, OutboxState: OutboxState{RequestedAt: t0}}
+	if !a.Due().Equal(t0) {
+		t.Errorf("never tried: due %v", a.Due())
+	}
+	a.Tried, a.NextAttempt = t0, t0.Add(time.Second)
+	if want := t0.Add(TrackerSettle); !a.Due().Equal(want) {
+		t.Errorf("tried: due %v, want %v", a.Due(), want)
+	}
+	a.NextAttempt = t0.Add(time.Hour)
+	if !a.Due().Equal(a.NextAttempt) {
+		t.Errorf("backoff longer than the settle: due %v", a.Due())
+	}
+	a.Kind, a.NextAttempt = TrackClose, time.Time{}
+	if !a.Due().Equal(t0) {
+		t.Errorf("close: due %v", a.Due())
+	}
+}
+
+func TestTrackerItemMarker(t *testing.T) {
+	it := TrackerItem{TeamID: "T0001", Incident: "INC-7", Item: "A2"}
+	if got := it.Marker(); got != "incidentbot: T0001 INC-7 A2" {
+		t.Errorf("Marker = %q", got)
+	}
+	it.TeamID = ""
+	if got := it.Marker(); got != "incidentbot: INC-7 A2" {
+		t.Errorf("Marker without a team = %q", got)
+	}
+}

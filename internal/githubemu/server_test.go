@@ -356,6 +356,11 @@ func TestListByLabelsSinceAndPages(t *testing.T) {
 		{"closed", github.IssueListByRepoOptions{State: "closed"}, []int{1}},
 		{"since, updated ascending", github.IssueListByRepoOptions{State: "all", Since: since, Sort: "updated", Direction: "asc"}, []int{1}},
 		{"sort updated desc", github.IssueListByRepoOptions{State: "all", Sort: "updated"}, []int{1, 4, 3, 2}},
+		// since filters on updated_at: an issue created before since and
+		// changed after is listed (the tracker's Find relies on created
+		// >= since implying updated >= since).
+		{"since, label, newest created first", github.IssueListByRepoOptions{State: "all", Labels: []string{"incident"}, Since: since, Sort: "created", Direction: "desc"}, []int{1}},
+		{"label, newest created first", github.IssueListByRepoOptions{State: "all", Labels: []string{"incident"}, Sort: "created", Direction: "desc"}, []int{3, 2, 1}},
 	} {
 		got, _, err := c.Issues.ListByRepo(ctx, "acme", "ops", &tc.opt)
 		if err != nil {

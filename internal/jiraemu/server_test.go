@@ -557,6 +557,10 @@ func TestJQLSearch(t *testing.T) {
 		{`project = OPS AND statusCategory = Done`, "OPS-2"},
 		{`project = OPS AND status != "Done" AND labels = incident`, "OPS-1"},
 		{`issuekey in ("OPS-1", OPS-3)`, "OPS-3,OPS-1"},
+		// The tracker's Find: a quoted label, created relative, newest first.
+		{`project = OPS AND labels = incident AND labels = "INC-1" AND created >= -13m ORDER BY created DESC`, "OPS-1"},
+		{`project = OPS AND labels = incident AND created >= -13m ORDER BY created DESC`, "OPS-2,OPS-1"},
+		{`project = OPS AND labels = incident AND labels = "INC-1" AND created >= -11m ORDER BY created DESC`, ""},
 	} {
 		var r searchResponse
 		c.do("POST", "/rest/api/3/search/jql", searchBody{JQL: tc.jql, Fields: []string{"summary", "status", "updated"}}, http.StatusOK, &r)

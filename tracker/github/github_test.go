@@ -3,6 +3,7 @@ package github_test
 import (
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -145,3 +146,89 @@ func TestLoadUserMap(t *testing.T) {
 }
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
+
+// TestFind: the issue an earlier create made is found by its item's marker
+// with one list request (label, state all, since, newest created first);
+// another item's issue, or one created before since, is not; a failure is
+// classified like the other calls.
+func TestFind(t *testing.T) {
+	emu := newEmu(t)
+	c := newClient(t, emu, token, "acme/ops")
+	ctx := context.Background()
+	it := item
+	it.TeamID = "T0001"
+	other := it
+	other.Item = "A12" // its marker starts with it's: matched as a whole line
+	before := time.Now().Add(-time.Second)
+	if _, err := c.Create(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	made, err := c.Create(ctx, it)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := emu.Issue(2); !strings.Contains(got.Body, "<!-- incidentbot: T0001 INC-3 A1 -->") {
+		t.Errorf("body without the marker: %q", got.Body)
+	}
+	if err := emu.CloseIssue(2, "octocat"); err != nil { // closed issues count too
+		t.Fatal(err)
+	}
+	n := len(emu.RequestsTo("/repos/acme/ops/issues"))
+	found, ok, err := c.Find(ctx, it, before)
+	if err != nil || !ok || found != made {
+		t.Fatalf("Find = %+v %v %v, want %+v", found, ok, err, made)
+	}
+	reqs := emu.RequestsTo("/repos/acme/ops/issues")
+	if len(reqs) != n+1 || reqs[n].Method != "GET" {
+		t.Fatalf("requests %+v", reqs[n:])
+	}
+	q := reqs[n].Query
+	for _, want := range []string{"state=all", "labels=incident", "sort=created", "direction=desc", "since=", "per_page=100"} {
+		if !strings.Contains(q, want) {
+			t.Errorf("query %q lacks %s", q, want)
+		}
+	}
+
+	third := it
+	third.Item = "A2"
+	if _, ok, err := c.Find(ctx, third, before); err != nil || ok {
+		t.Errorf("Find(A2) = %v %v, want none", ok, err)
+	}
+	if _, ok, err := c.Find(ctx, it, time.Now().Add(time.Hour)); err != nil || ok {
+		t.Errorf("Find(since later) = %v %v, want none", ok, err)
+	}
+	emu.FailNext("/repos/acme/ops/issues", 1, 502)
+	if _, _, err := c.Find(ctx, it, before); incidentbot.ErrorCode(err) != incidentbot.EUnavailable {
+		t.Errorf("502: %v", err)
+	}
+	bad := newClient(t, emu, "ghp_wrong", "acme/ops")
+	if _, _, err := bad.Find(ctx, it, before); incidentbot.ErrorCode(err) != incidentbot.EUnauthorized || strings.Contains(err.Error(), "ghp_wrong") {
+		t.Errorf("bad token: %v", err)
+	}
+}
+
+// TestFindPages: the marked issue is found past the first page of the
+// list, with one request per page.
+func TestFindPages(t *testing.T) {
+	emu := newEmu(t)
+	c := newClient(t, emu, token, "acme/ops")
+	ctx := context.Background()
+	before := time.Now().Add(-time.Second)
+	if _, err := c.Create(ctx, item); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 120; i++ {
+		o := item
+		o.Item = "B" + strconv.Itoa(i)
+		if _, err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := len(emu.RequestsTo("/repos/acme/ops/issues"))
+	if is, ok, err := c.Find(ctx, item, before); err != nil || !ok || is.Key != "acme/ops#1" {
+		t.Fatalf("Find = %+v %v %v", is, ok, err)
+	}
+	if got := len(emu.RequestsTo("/repos/acme/ops/issues")) - n; got != 2 {
+		t.Errorf("%d list requests, want 2", got)
+	}
+}

@@ -3,6 +3,7 @@ package jira_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,5 +127,86 @@ func TestErrors(t *testing.T) {
 				t.Errorf("the token is in %q", err)
 			}
 		})
+	}
+}
+
+// TestFind: the issue an earlier create made is found by its item's marker
+// with one JQL search (the project, the labels, created since, newest
+// first, the description asked for); another item's issue, or one created
+// before since, is not; a failure is classified like the other calls.
+func TestFind(t *testing.T) {
+	emu, _ := setup(t)
+	c := client(t, emu, token, "OPS")
+	ctx := context.Background()
+	it := item
+	it.TeamID = "T0001"
+	other := it
+	other.Item = "A12"
+	before := time.Now().Add(-time.Second)
+	if _, err := c.Create(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	made, err := c.Create(ctx, it)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := emu.Issue("OPS-2"); !strings.Contains(string(got.Description), `"incidentbot: T0001 INC-3 A1"`) {
+		t.Errorf("description without the marker: %s", got.Description)
+	}
+	n := len(emu.RequestsTo("/rest/api/3/search/jql"))
+	found, ok, err := c.Find(ctx, it, before)
+	if err != nil || !ok || found != made {
+		t.Fatalf("Find = %+v %v %v, want %+v", found, ok, err, made)
+	}
+	reqs := emu.RequestsTo("/rest/api/3/search/jql")
+	if len(reqs) != n+1 {
+		t.Fatalf("%d searches", len(reqs)-n)
+	}
+	body := string(reqs[n].Body)
+	for _, want := range []string{`project = OPS AND labels = incident AND labels = \"INC-3\" AND created \u003e= -2m ORDER BY created DESC`, `"description"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("search %s lacks %s", body, want)
+		}
+	}
+	third := it
+	third.Item = "A2"
+	if _, ok, err := c.Find(ctx, third, before); err != nil || ok {
+		t.Errorf("Find(A2) = %v %v, want none", ok, err)
+	}
+	emu.FailNext("/rest/api/3/search/jql", 1, 503)
+	if _, _, err := c.Find(ctx, it, before); incidentbot.ErrorCode(err) != incidentbot.EUnavailable {
+		t.Errorf("503: %v", err)
+	}
+	bad := client(t, emu, "wrong-token", "OPS")
+	if _, _, err := bad.Find(ctx, it, before); incidentbot.ErrorCode(err) != incidentbot.EUnauthorized || strings.Contains(err.Error(), "wrong-token") {
+		t.Errorf("bad token: %v", err)
+	}
+}
+
+// TestFindCreatedBefore: an issue created before the window is not found.
+func TestFindCreatedBefore(t *testing.T) {
+	var offset atomic.Int64 // moved forward by the test
+	start := time.Now()
+	clk := func() time.Time { return start.Add(time.Duration(offset.Load())) }
+	emu, err := jiraemu.New(jiraemu.Config{Email: "bot@example.com", APIToken: token, Projects: []string{"OPS"}, Now: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emu.Close)
+	c, err := jira.New(jira.Config{URL: emu.URL(), Email: "bot@example.com", Token: token, Project: "OPS", Now: clk}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := item
+	it.OwnerEmail = ""
+	if _, err := c.Create(context.Background(), it); err != nil {
+		t.Fatal(err)
+	}
+	offset.Store(int64(time.Hour))
+	if _, ok, err := c.Find(context.Background(), it, clk().Add(-10*time.Minute)); err != nil || ok {
+		t.Errorf("Find = %v %v, want none", ok, err)
+	}
+	if _, ok, err := c.Find(context.Background(), it, clk().Add(-2*time.Hour)); err != nil || !ok {
+		t.Errorf("Find(wider) = %v %v, want the issue", ok, err)
 	}
 }
