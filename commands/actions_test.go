@@ -2,14 +2,12 @@ package commands_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/commands"
-	"github.com/incidentbot/incidentbot/store"
 )
 
 // TestActionChangeOrNew runs /incident action commands in order on a real
@@ -18,19 +16,13 @@ import (
 // anything else records a new one.
 func TestActionChangeOrNew(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(filepath.Join(t.TempDir(), "actions.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t)
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	if _, _, err := db.CreateIncident(ctx, &incidentbot.Incident{Title: "Search down", Severity: incidentbot.Sev2, Status: incidentbot.StatusInvestigating,
 		ChannelID: "C1", Declarer: "U1", OpenedAt: now, LastUpdateAt: now}, ""); err != nil {
 		t.Fatal(err)
 	}
-	deps := commands.SlackDeps(&fuzzSlack{})
-	deps.Now = func() time.Time { return now }
-	svc := commands.New(db, commands.Config{}, deps)
+	svc := newService(db, now, commands.Config{})
 
 	// item is "<text>|<owner>|<due>|<status>".
 	tests := []struct {

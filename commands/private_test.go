@@ -2,14 +2,12 @@ package commands_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/commands"
-	"github.com/incidentbot/incidentbot/store"
 )
 
 // TestOpenPrivateFlag: --private may come before or after the severity,
@@ -17,14 +15,8 @@ import (
 // the title; the incident is recorded as private.
 func TestOpenPrivateFlag(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(filepath.Join(t.TempDir(), "private.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	deps := commands.SlackDeps(&fuzzSlack{})
-	deps.Now = func() time.Time { return time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC) }
-	svc := commands.New(db, commands.Config{}, deps)
+	db := openStore(t)
+	svc := newService(db, time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC), commands.Config{})
 	tests := []struct {
 		text    string
 		private bool

@@ -2,14 +2,12 @@ package commands_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/incidentbot/incidentbot"
 	"github.com/incidentbot/incidentbot/commands"
-	"github.com/incidentbot/incidentbot/store"
 )
 
 // TestKnownChannelChangedElsewhere: a process that knows an incident's
@@ -21,23 +19,14 @@ import (
 // what stays allowed after resolution (a hypothesis, an action) works.
 func TestKnownChannelChangedElsewhere(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(filepath.Join(t.TempDir(), "known.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t)
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	inc, _, err := db.CreateIncident(ctx, &incidentbot.Incident{Title: "Search down", Severity: incidentbot.Sev2, Status: incidentbot.StatusInvestigating,
 		ChannelID: "C1", Declarer: "U1", OpenedAt: now, LastUpdateAt: now}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	service := func() *commands.Service {
-		deps := commands.SlackDeps(&fuzzSlack{})
-		deps.Now = func() time.Time { return now }
-		return commands.New(db, commands.Config{}, deps)
-	}
-	a, b := service(), service() // two replicas on one store
+	a, b := newService(db, now, commands.Config{}), newService(db, now, commands.Config{}) // two replicas on one store
 	n := 0
 	run := func(svc *commands.Service, channel, text string) (commands.Result, error) {
 		n++
