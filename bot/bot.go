@@ -419,9 +419,11 @@ func wait(wg *sync.WaitGroup, d time.Duration) bool {
 	}
 }
 
-// dispatch hands an envelope to its own goroutine. It returns false when
-// the bot is shutting down and takes no more envelopes.
-func (b *Bot) dispatch(ctx context.Context, c *conn, req socketmode.Request) bool {
+// dispatch hands an envelope to its own goroutine, with its payload
+// decoded already (event, from decodeFrame) or decoded there when event is
+// nil. It returns false when the bot is shutting down and takes no more
+// envelopes.
+func (b *Bot) dispatch(ctx context.Context, c *conn, req socketmode.Request, event any) bool {
 	start := time.Now()
 	b.received.Add(1)
 	b.cfg.Metrics.EnvelopeReceived(req.Type)
@@ -440,7 +442,10 @@ func (b *Bot) dispatch(ctx context.Context, c *conn, req socketmode.Request) boo
 				b.recovered(env, p)
 			}
 		}()
-		data, err := decode(req)
+		data, err := event, error(nil)
+		if data == nil {
+			data, err = decode(req)
+		}
 		if err != nil {
 			// Delivering it again cannot help: acknowledge, and say so.
 			env.log.WithError(err).Warn("cannot decode the envelope's payload; acknowledging it to stop redeliveries")

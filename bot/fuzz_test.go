@@ -106,11 +106,11 @@ func fuzzFrames() []string {
 }
 
 // FuzzDecodeEnvelope feeds raw Socket Mode frames through what the reader
-// does with them: the envelope parsed as read does, its payload decoded,
-// and an Events API event mapped to timeline events as onEvent does. None of
-// it may panic, the bot's own messages are never recorded, and decode's
-// short cut for message events captures what slackevents.ParseEvent's
-// full decoding would.
+// does with them: the frame parsed as read does (decodeFrame), its payload
+// decoded unless decodeFrame did, and an Events API event mapped to timeline
+// events as onEvent does. None of it may panic, the bot's own messages are
+// never recorded, and the short cuts for message events (decodeFrame's one
+// pass, decode's) capture what slackevents.ParseEvent's full decoding would.
 func FuzzDecodeEnvelope(f *testing.F) {
 	for _, s := range fuzzFrames() {
 		f.Add([]byte(s))
@@ -121,8 +121,18 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		if err := json.Unmarshal(data, &req); err != nil {
 			return
 		}
-		v, err := decode(req)
+		got, v, err := decodeFrame(data)
 		if err != nil {
+			return
+		}
+		if v != nil {
+			// decodeFrame's one pass over a message event's frame.
+			want := req
+			want.Payload, want.NumConnections, want.ConnectionInfo, want.Reason, want.DebugInfo = nil, 0, socketmode.ConnectionInfo{}, "", socketmode.DebugInfo{}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("decodeFrame: envelope %+v; encoding/json: %+v, for %s", got, want, data)
+			}
+		} else if v, err = decode(got); err != nil {
 			return
 		}
 		eae, ok := v.(slackevents.EventsAPIEvent)

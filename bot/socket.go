@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	gojson "github.com/goccy/go-json"
 	"github.com/gorilla/websocket"
 	"github.com/sirupsen/logrus"
 	"github.com/slack-go/slack"
@@ -233,8 +233,16 @@ func (b *Bot) watch(c *conn) {
 // read reads frames until the connection fails or Slack asks to reconnect.
 func (b *Bot) read(ctx context.Context, c *conn) error {
 	helloed := false
+	var buf bytes.Buffer // the frame being read; decodeFrame keeps none of it
 	for {
-		_, data, err := c.ws.ReadMessage()
+		if buf.Cap() > maxKeptFrameBuffer {
+			buf = bytes.Buffer{}
+		}
+		buf.Reset()
+		_, r, err := c.ws.NextReader()
+		if err == nil {
+			_, err = buf.ReadFrom(r)
+		}
 		if err != nil {
 			if helloed {
 				return fmt.Errorf("%w: %v", errHealthyEnd, err)
@@ -242,10 +250,9 @@ func (b *Bot) read(ctx context.Context, c *conn) error {
 			return fmt.Errorf("read from the Socket Mode websocket: %w", err)
 		}
 		c.lastFrame.Store(time.Now().UnixNano())
-		// go-json: this loop is the one serial step of capture, and
-		// encoding/json scanned every payload here once more (see decode.go).
-		var req socketmode.Request
-		if err := gojson.Unmarshal(data, &req); err != nil {
+		// This loop is the one serial step of capture (see decodeFrame).
+		req, event, err := decodeFrame(buf.Bytes())
+		if err != nil {
 			b.log.WithError(err).Warn("ignoring a Socket Mode frame that is not JSON")
 			continue
 		}
@@ -262,7 +269,7 @@ func (b *Bot) read(ctx context.Context, c *conn) error {
 			if req.EnvelopeID == "" {
 				continue
 			}
-			if !b.dispatch(ctx, c, req) {
+			if !b.dispatch(ctx, c, req, event) {
 				return errHealthyEnd
 			}
 		default:
@@ -276,6 +283,10 @@ func (b *Bot) read(ctx context.Context, c *conn) error {
 		}
 	}
 }
+
+// maxKeptFrameBuffer is the largest read buffer a connection keeps for the
+// next frame: a rare large frame (a modal's state) is not held for good.
+const maxKeptFrameBuffer = 64 << 10
 
 // envelope is one Socket Mode request being handled.
 type envelope struct {
