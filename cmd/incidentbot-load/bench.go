@@ -315,7 +315,7 @@ func (b *benchRun) run(ctx context.Context, sz benchSizes) error {
 	}
 
 	caps, capMed, err := rateMedian(sz.rounds, func() (rateRound, error) {
-		rate, err := b.capture(bob, channel, sz.capture)
+		rate, _, err := b.capture(bob, channel, sz.capture, nil)
 		return rateRound{rate: rate}, err
 	})
 	if err != nil {
@@ -422,19 +422,26 @@ func (b *benchRun) drain() {
 
 // capture queues n messages in the emulator (as Slack queues events for a
 // busy app), releases them and times their acknowledgements.
-func (b *benchRun) capture(user, channel string, n int) (float64, error) {
+func (b *benchRun) capture(user, channel string, n int, sample func() (stop func() dbLoad)) (float64, dbLoad, error) {
 	before := b.emu.AckedCount()
 	text := strings.Repeat("x", 200)
 	b.emu.SetSilent(true)
 	for range n {
 		b.emu.PostMessage(user, channel, text)
 	}
+	stop := func() dbLoad { return dbLoad{} }
+	if sample != nil {
+		stop = sample()
+	}
 	start := time.Now()
 	b.emu.SetSilent(false)
-	if err := waitFor(5*time.Minute, func() bool { return b.emu.AckedCount()-before >= n }); err != nil {
-		return 0, fmt.Errorf("capture: %d of %d acknowledged", b.emu.AckedCount()-before, n)
+	err := waitFor(5*time.Minute, func() bool { return b.emu.AckedCount()-before >= n })
+	took := time.Since(start)
+	load := stop()
+	if err != nil {
+		return 0, load, fmt.Errorf("capture: %d of %d acknowledged", b.emu.AckedCount()-before, n)
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return float64(n) / took.Seconds(), load, nil
 }
 
 // render stores incidents of each size and times rendering their

@@ -73,7 +73,7 @@ func BenchmarkCapture(b *testing.B) {
 	var elapsed time.Duration
 	b.ResetTimer()
 	for range b.N {
-		rate, err := r.capture(user, channel, burst)
+		rate, _, err := r.capture(user, channel, burst, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -118,9 +118,8 @@ func (b *benchRun) runPG(ctx context.Context, sz benchSizes, base string) (err e
 	}
 
 	caps, capMed, err := rateMedian(sz.rounds, func() (rateRound, error) {
-		stopLoad := samplePG(ctx, liveURL, reps)
-		rate, err := b.capture(bob, channel, sz.capture)
-		return rateRound{rate: rate, load: stopLoad()}, err
+		rate, load, err := b.capture(bob, channel, sz.capture, func() func() dbLoad { return samplePG(ctx, liveURL, reps) })
+		return rateRound{rate: rate, load: load}, err
 	})
 	if err != nil {
 		return err
@@ -252,7 +251,7 @@ func (b *benchRun) markdownPG(cmdline string) string {
 		s.WriteString("\n" + strings.TrimRight(b.pgAnalysis, "\n") + "\n")
 	}
 	s.WriteString("\n## Notes\n\n")
-	s.WriteString("Ack latency is from the emulator writing the slash-command envelope to reading its acknowledgement, and includes the commit to the store; each command is a status update of the same incident, so on PostgreSQL the replicas' updates queue on that incident's row lock, and each command's follow-ups (channel post, header update) load the bot too. Capture queues the messages in the emulator first (as Slack queues events for a busy app) and times their acknowledgements, each sent after the event was committed; on PostgreSQL the emulator spreads them over the replicas.\n\n")
+	s.WriteString("Ack latency is from the emulator writing the slash-command envelope to reading its acknowledgement, and includes the commit to the store; each command is a status update of the same incident, so on PostgreSQL the replicas' updates queue on that incident's row lock, and each command's follow-ups (channel post, header update) load the bot too. Capture queues the messages in the emulator first (as Slack queues events for a busy app) and times their acknowledgements, each sent after the event was committed; on PostgreSQL the emulator spreads them over the replicas. The sampler (pg_stat_activity, CPU) covers exactly the timed part: from the queued messages' release to the last acknowledgement.\n\n")
 	fmt.Fprintf(&s, "The capture ratios are like for like, each against a raw baseline of its own store, measured in the same run, alone (the bot stopped, no sampler running), with the same number of writes of about one message's size:\n\n")
 	fmt.Fprintf(&s, "- bbolt: %s. It is bbolt's own DB.Batch with a 4 ms MaxBatchDelay (the fixed delay the store had before its commits became adaptive; bbolt's default 10 ms is slower here).\n", captureBaseline())
 	fmt.Fprintf(&s, "- PostgreSQL: %s, on a fresh schema made by the store's migrations (so the events table has its primary key and its unique (incident_id, dedup_key) index), one incident, bodies encoded as the store encodes a captured message. This is the concurrency shape the group commit gets from %d replicas — one committer per replica, each taking whatever its callers queued (the bot handles up to 1024 envelopes at once) — without what the store adds per group: locking the incident's row, reading which dedup keys are stored, updating the timeline head, answering each caller.\n\n", b.pgBaseline, pgReplicas)
