@@ -390,9 +390,9 @@ const appendGroup = `WITH u AS (
 	SELECT u.c, (array_agg(u.i ORDER BY u.o))[1] AS i FROM u
 	WHERE NOT EXISTS (SELECT 1 FROM incidents n WHERE n.id = u.i) GROUP BY u.c
 ), fresh AS (
-	SELECT u.c, u.i, u.k, u.b, u.t, u.o, row_number() OVER (PARTITION BY u.i, u.k ORDER BY u.o) AS nth FROM u
-	WHERE u.c NOT IN (SELECT bad.c FROM bad)
-	AND (u.k = '' OR NOT EXISTS (SELECT 1 FROM events e WHERE e.incident_id = u.i AND e.dedup_key = u.k))
+	SELECT u.c, u.i, u.k, u.b, u.t, u.o, row_number() OVER (PARTITION BY u.i, u.k ORDER BY u.o) AS nth
+	FROM u LEFT JOIN LATERAL (SELECT true AS hit FROM events e WHERE e.incident_id = u.i AND e.dedup_key = u.k LIMIT 1) d ON true
+	WHERE u.c NOT IN (SELECT bad.c FROM bad) AND d.hit IS NULL
 ), numbered AS (
 	SELECT f.c, f.i, f.k, f.b, f.t, n.event_count + row_number() OVER (PARTITION BY f.i ORDER BY f.o) AS s
 	FROM fresh f JOIN incidents n ON n.id = f.i
