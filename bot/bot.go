@@ -436,7 +436,7 @@ func (b *Bot) dispatch(ctx context.Context, c *conn, req socketmode.Request, eve
 	go func() {
 		defer b.inflight.Done()
 		defer func() { <-b.sem }()
-		env := &envelope{req: req, conn: c, log: b.log.WithField("envelope", req.EnvelopeID), start: start}
+		env := &envelope{req: req, conn: c, base: b.log, start: start}
 		defer func() {
 			if p := recover(); p != nil {
 				b.recovered(env, p)
@@ -448,7 +448,7 @@ func (b *Bot) dispatch(ctx context.Context, c *conn, req socketmode.Request, eve
 		}
 		if err != nil {
 			// Delivering it again cannot help: acknowledge, and say so.
-			env.log.WithError(err).Warn("cannot decode the envelope's payload; acknowledging it to stop redeliveries")
+			env.log().WithError(err).Warn("cannot decode the envelope's payload; acknowledging it to stop redeliveries")
 			b.ack(env, nil)
 			return
 		}
@@ -572,7 +572,7 @@ func (b *Bot) Ready() (bool, string) {
 // left with Slack's timeout; an event stays unacknowledged so that Slack
 // delivers it again. The bot keeps running.
 func (b *Bot) recovered(env *envelope, p any) {
-	env.log.WithField("panic", fmt.Sprint(p)).WithField("stack", string(debug.Stack())).Error("handler panicked")
+	env.log().WithField("panic", fmt.Sprint(p)).WithField("stack", string(debug.Stack())).Error("handler panicked")
 	if env.req.Type == socketmode.RequestTypeSlashCommands && !env.acked.Load() {
 		b.ack(env, ephemeral{"ephemeral", ":warning: incidentbot hit an internal error handling this command; nothing may have been recorded. The operators have the details in the logs; please try again."})
 	}

@@ -60,7 +60,7 @@ type formMeta struct {
 // put Slack's round trip, and any retry, inside the 3 s the
 // acknowledgement has. A click on a stale button is answered ephemerally.
 func (b *Bot) onClick(ctx context.Context, env *envelope, cb slack.InteractionCallback) {
-	log := env.log.WithFields(logrus.Fields{"user": cb.User.ID, "channel": cb.Channel.ID})
+	log := env.log().WithFields(logrus.Fields{"user": cb.User.ID, "channel": cb.Channel.ID})
 	if cb.Team.ID != b.teamID || len(cb.ActionCallback.BlockActions) == 0 {
 		b.ack(env, nil)
 		return
@@ -172,7 +172,7 @@ func headerForm(form string, inc *incidentbot.Incident, channel string) slack.Mo
 // in the incident channel. A redelivered submission (the same view id) is
 // applied once.
 func (b *Bot) onHeaderForm(ctx context.Context, env *envelope, cb slack.InteractionCallback) {
-	log := env.log.WithField("user", cb.User.ID)
+	log := env.log().WithField("user", cb.User.ID)
 	var meta formMeta
 	if cb.Team.ID != b.teamID || json.Unmarshal([]byte(cb.View.PrivateMetadata), &meta) != nil || meta.Incident <= 0 {
 		b.ack(env, nil)

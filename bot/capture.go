@@ -287,13 +287,12 @@ func (b *Bot) incidentOf(ctx context.Context, channel string) (int64, error) {
 // onEvent records an Events API event from an incident channel and only then
 // acknowledges it. A store failure leaves it unacknowledged for redelivery.
 func (b *Bot) onEvent(ctx context.Context, env *envelope, eae slackevents.EventsAPIEvent) {
-	log := env.log
 	if eae.Type != slackevents.CallbackEvent {
 		b.ack(env, nil)
 		return
 	}
 	if eae.TeamID != b.teamID {
-		log.WithField("from_team", eae.TeamID).Warn("event from another workspace ignored")
+		env.log().WithField("from_team", eae.TeamID).Warn("event from another workspace ignored")
 		b.ack(env, nil)
 		return
 	}
@@ -311,17 +310,16 @@ func (b *Bot) onEvent(ctx context.Context, env *envelope, eae slackevents.Events
 		id, err = b.markFile(ctx, file, &c)
 		if err != nil {
 			b.storeOK.Store(false)
-			log.WithField("file", file).WithError(err).Error("could not look up a file's incident; leaving the event unacknowledged for redelivery")
+			env.log().WithField("file", file).WithError(err).Error("could not look up a file's incident; leaving the event unacknowledged for redelivery")
 			return
 		}
 	} else {
 		id, err = b.incidentOf(ctx, c.channel)
 		if err != nil {
-			b.storeFailed(ctx, log.WithField("channel", c.channel), c.channel, err)
+			b.storeFailed(ctx, env.log().WithField("channel", c.channel), c.channel, err)
 			return
 		}
 	}
-	log = log.WithField("channel", c.channel)
 	if id == 0 {
 		b.ack(env, nil)
 		return
@@ -331,7 +329,7 @@ func (b *Bot) onEvent(ctx context.Context, env *envelope, eae slackevents.Events
 	}
 	n, err := b.store.AppendEvents(ctx, c.events...)
 	if err != nil {
-		b.storeFailed(ctx, log.WithField("incident", incidentbot.IncidentKey(id)), c.channel, err)
+		b.storeFailed(ctx, env.log().WithFields(logrus.Fields{"channel": c.channel, "incident": incidentbot.IncidentKey(id)}), c.channel, err)
 		return
 	}
 	b.cfg.Metrics.EventsStored(n)

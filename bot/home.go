@@ -35,7 +35,7 @@ func (b *Bot) onHome(env *envelope, eae slackevents.EventsAPIEvent) bool {
 	if ev.Tab != "home" || ev.User == "" || ev.User == b.botUserID {
 		return true
 	}
-	log := env.log.WithField("user", ev.User)
+	log := env.log().WithField("user", ev.User)
 	b.background(noticeTimeout, func(ctx context.Context) {
 		if err := b.publishHome(ctx, ev.User); err != nil {
 			log.WithError(err).Warn("could not publish the App Home")

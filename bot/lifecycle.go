@@ -49,7 +49,7 @@ func (b *Bot) onLifecycle(ctx context.Context, env *envelope, eae slackevents.Ev
 		b.ack(env, nil)
 		return true
 	}
-	log := env.log.WithField("channel", ch.ChannelID)
+	log := env.log().WithField("channel", ch.ChannelID)
 	tell, err := b.cmds.ChannelChanged(ctx, ch)
 	if err != nil {
 		b.storeFailed(ctx, log, ch.ChannelID, err)

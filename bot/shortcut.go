@@ -65,7 +65,7 @@ func (b *Bot) onShortcut(ctx context.Context, env *envelope, cb slack.Interactio
 	default:
 		return false
 	}
-	log := env.log.WithFields(logrus.Fields{"user": cb.User.ID, "channel": cb.Channel.ID})
+	log := env.log().WithFields(logrus.Fields{"user": cb.User.ID, "channel": cb.Channel.ID})
 	if cb.Team.ID != b.teamID {
 		log.WithField("from_team", cb.Team.ID).Warn("message shortcut from another workspace ignored")
 		b.ack(env, nil)

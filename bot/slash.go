@@ -31,7 +31,7 @@ func userReply(log logrus.FieldLogger, err error) string {
 
 func (b *Bot) onSlash(ctx context.Context, env *envelope, cmd slack.SlashCommand) {
 	env.subcommand = commands.Subcommand(cmd.Text)
-	log := env.log.WithFields(logrus.Fields{"user": cmd.UserID, "channel": cmd.ChannelID})
+	log := env.log().WithFields(logrus.Fields{"user": cmd.UserID, "channel": cmd.ChannelID})
 	if cmd.TeamID != b.teamID {
 		log.WithField("from_team", cmd.TeamID).Warn("slash command from another workspace ignored")
 		b.ack(env, ephemeral{"ephemeral", "This incidentbot serves another workspace."})
@@ -136,7 +136,7 @@ func (b *Bot) onInteractive(ctx context.Context, env *envelope, cb slack.Interac
 		b.ack(env, nil)
 		return
 	}
-	log := env.log.WithField("user", cb.User.ID)
+	log := env.log().WithField("user", cb.User.ID)
 	if cb.Team.ID != b.teamID {
 		b.ack(env, nil)
 		return

@@ -278,7 +278,7 @@ func (b *Bot) read(ctx context.Context, c *conn) error {
 			// Slack would deliver it again and again.
 			b.log.WithField("type", req.Type).Debug("ignoring an unknown Socket Mode frame")
 			if req.EnvelopeID != "" {
-				b.ack(&envelope{req: req, conn: c, log: b.log.WithField("envelope", req.EnvelopeID), start: time.Now()}, nil)
+				b.ack(&envelope{req: req, conn: c, base: b.log, start: time.Now()}, nil)
 			}
 		}
 	}
@@ -292,11 +292,18 @@ const maxKeptFrameBuffer = 64 << 10
 type envelope struct {
 	req   socketmode.Request
 	conn  *conn
-	log   logrus.FieldLogger
-	start time.Time // when it was read
+	base  logrus.FieldLogger // the bot's; log adds the envelope
+	start time.Time          // when it was read
 	acked atomic.Bool
 	// subcommand names a slash command's subcommand, for the latency metric.
 	subcommand string
+}
+
+// log is the logger of what happens to the envelope. It is made when
+// something is logged: a logger with a field costs a map per envelope,
+// and nearly all envelopes log nothing.
+func (e *envelope) log() logrus.FieldLogger {
+	return e.base.WithField("envelope", e.req.EnvelopeID)
 }
 
 // ack acknowledges the envelope on the connection it came from, with an
@@ -308,7 +315,7 @@ func (b *Bot) ack(env *envelope, payload any) {
 		err = env.conn.write(buf)
 	}
 	if err != nil {
-		env.log.WithError(err).Warn("could not acknowledge the envelope; Slack will deliver it again")
+		env.log().WithError(err).Warn("could not acknowledge the envelope; Slack will deliver it again")
 		return
 	}
 	env.acked.Store(true)
