@@ -92,13 +92,13 @@ type benchRun struct {
 	rows  []benchRow
 	procs []*exec.Cmd
 
-	// With --postgres: the server, the baseline and group shapes, the
+	// With --postgres: the server, the baseline, the store alone, the group shapes, the
 	// targets, and what the figures suggest where one was missed.
-	pgServer, pgBaseline, pgShape, pgLoad, pgAnalysis string
-	pgVerdicts                                        []pgVerdict
-	boltCapture                                       float64 // the bbolt bot's capture, events/s
-	loadAvg                                           string  // /proc/loadavg's 1-minute figure when the run started
-	rounds                                            int     // benchSizes.rounds
+	pgServer, pgBaseline, pgStoreAlone, pgShape, pgLoad, pgAnalysis string
+	pgVerdicts                                                      []pgVerdict
+	boltCapture                                                     float64 // the bbolt bot's capture, events/s
+	loadAvg                                                         string  // /proc/loadavg's 1-minute figure when the run started
+	rounds                                                          int     // benchSizes.rounds
 }
 
 func (b *benchRun) logf(format string, args ...any) {

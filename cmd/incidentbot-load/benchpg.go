@@ -158,6 +158,21 @@ func (b *benchRun) runPG(ctx context.Context, sz benchSizes, base string) (err e
 	if err != nil {
 		return err
 	}
+	// 2b. The store alone, the ceiling of capture on it.
+	alone0 := captureStoreAlone()
+	alones, aloneMed, err := rateMedian(sz.rounds, func() (rateRound, error) {
+		u, err := schemas.create(ctx, "alone")
+		if err != nil {
+			return rateRound{}, err
+		}
+		r, err := alone0.rate(ctx, u, sz.capture)
+		return rateRound{rate: r}, err
+	})
+	if err != nil {
+		return err
+	}
+	alone := aloneMed.rate
+	b.pgStoreAlone = alone0.String()
 	b.pgBaseline = base0.String()
 	b.pgShape = fmt.Sprintf("The group commit put the %d captured messages (%d rounds) in %d transactions (%.0f events per transaction on average, counted from the rows' xmin); the raw baseline's last round, in %d (%.0f per transaction).",
 		len(caps)*sz.capture, len(caps), captureTx, captureGroup, rawTx, rawGroup)
@@ -166,11 +181,13 @@ func (b *benchRun) runPG(ctx context.Context, sz benchSizes, base string) (err e
 	b.logf("  %s", b.pgLoad)
 	row := b.addPG(keyBaseline, rateString(raws, rawMed, "writes/s", ""), "")
 	row.pgWhat = fmt.Sprintf("raw batched writes of the store alone (same run), %d writes of about one message's size (each baseline described below)", sz.capture)
+	row = b.addPG("store alone", rateString(alones, aloneMed, "events/s", fmt.Sprintf("%.2f of the raw baseline", alone/raw)), "")
+	row.pgWhat = fmt.Sprintf("the store alone, no bot and no Slack (same run), %d captured messages (described below): the ceiling of capture on this store", sz.capture)
 	row = b.addPG(keyRatio, fmt.Sprintf("%.2f", rate/raw), fmt.Sprintf(">= %.2f", pgRatioTarget))
 	row.pgWhat = "capture / raw baseline of the same store, like for like (the headline)"
 	b.pgVerdicts = append(b.pgVerdicts, pgVerdict{fmt.Sprintf("capture >= %.0f%% of the raw batched PostgreSQL insert", pgRatioTarget*100),
 		fmt.Sprintf("%.0f%% (%.0f / %.0f events/s)", 100*rate/raw, rate, raw), rate/raw >= pgRatioTarget})
-	b.pgAnalysis = b.analysis(ackLoad, captureLoad, rate, raw)
+	b.pgAnalysis = b.analysis(ackLoad, captureLoad, rate, raw, alone)
 
 	// 3. Start-up of one replica on a large database.
 	b.logf("== PostgreSQL start-up with %d incidents and %d events", sz.incidents, sz.events)
@@ -255,6 +272,7 @@ func (b *benchRun) markdownPG(cmdline string) string {
 	fmt.Fprintf(&s, "The capture ratios are like for like, each against a raw baseline of its own store, measured in the same run, alone (the bot stopped, no sampler running), with the same number of writes of about one message's size:\n\n")
 	fmt.Fprintf(&s, "- bbolt: %s. It is bbolt's own DB.Batch with a 4 ms MaxBatchDelay (the fixed delay the store had before its commits became adaptive; bbolt's default 10 ms is slower here).\n", captureBaseline())
 	fmt.Fprintf(&s, "- PostgreSQL: %s, on a fresh schema made by the store's migrations (so the events table has its primary key and its unique (incident_id, dedup_key) index), one incident, bodies encoded as the store encodes a captured message. This is the concurrency shape the group commit gets from %d replicas — one committer per replica, each taking whatever its callers queued (the bot handles up to 1024 envelopes at once) — without what the store adds per group: locking the incident's row, reading which dedup keys are stored, updating the timeline head, answering each caller.\n\n", b.pgBaseline, pgReplicas)
+	fmt.Fprintf(&s, "- The store alone (the middle rung, between the raw insert and the bot): %s, on a fresh schema of its own, one incident, the same messages. What it adds to the raw insert is what the store's contract asks: dedup (a stored key is not stored again), a timeline numbered 1..n in commit order under the incident's row lock, the head (event count, last message ts) moved in the same transaction.\n\n", b.pgStoreAlone)
 	fmt.Fprintf(&s, "Start-up on PostgreSQL is one replica starting on a schema filled beforehand straight into the tables by COPY (the same incidents and timelines as the bbolt database, encoded as the store encodes them, then ANALYZE as autovacuum would), up to /readyz answering 200, which on PostgreSQL includes a ping that the database takes writes. Render time (bbolt only) is from the store (timeline read included) to the last byte of markdown.\n")
 	return s.String()
 }
@@ -383,7 +401,7 @@ func selfCPU() time.Duration {
 
 // analysis says, for each PostgreSQL target missed, what the figures of
 // the run suggest.
-func (b *benchRun) analysis(ack, capture dbLoad, rate, raw float64) string {
+func (b *benchRun) analysis(ack, capture dbLoad, rate, raw, alone float64) string {
 	var s strings.Builder
 	for _, v := range b.pgVerdicts {
 		if v.met {
@@ -396,9 +414,10 @@ func (b *benchRun) analysis(ack, capture dbLoad, rate, raw float64) string {
 		case strings.HasPrefix(v.what, "capture"):
 			busy := capture.cpuBusy * float64(runtime.NumCPU())
 			perMsg := func(cpus float64) float64 { return cpus / max(rate, 1) * 1e6 }
-			fmt.Fprintf(&s, "- Capture: the bot on PostgreSQL (%d replicas) captured %.0f events/s, %.2f× the bot on bbolt (one process) in the same run; the raw PostgreSQL baseline, alone, wrote %.0f/s. CPU per captured message while capturing: the replicas %.0f µs, the emulator and load tool %.0f µs, PostgreSQL and the rest of the machine %.0f µs (%.0f%% of the %d CPUs busy). All three share the CPUs, and the incident's row lock serialises the replicas' group commits (%.1f backends waiting for it on average), so each group's insert runs with the CPU PostgreSQL gets between the others; the raw baseline has the CPUs to itself and no lock (it does not number events per incident or look up their dedup keys). On a machine where the replicas and the emulator do not share the database's CPUs the ratio would be higher.\n",
-				pgReplicas, rate, rate/max(b.boltCapture, 1), raw, perMsg(capture.botCPU), perMsg(capture.toolCPU), perMsg(max(busy-capture.botCPU-capture.toolCPU, 0)),
-				100*capture.cpuBusy, runtime.NumCPU(), capture.lockWait)
+			fmt.Fprintf(&s, "- Capture: the bot on PostgreSQL (%d replicas) captured %.0f events/s, %.2f× the bot on bbolt (one process) in the same run; the raw PostgreSQL baseline, alone, wrote %.0f/s, and the store alone (AppendEvents from %d pools, no bot, no Slack) %.0f/s, %.2f of the raw baseline: the ceiling of capture on this store, which the bot reached to %.2f. The store's share of the gap: each group's insert runs under the incident's row lock (the store numbers a timeline 1..n in commit order, and a group's numbers are known only once the group before it committed), so the replicas' inserts into one incident run one at a time where the raw baseline runs %d at once, and each group also looks up its dedup keys and moves the timeline head. The bot's share: CPU per captured message while capturing (the timed part only): the replicas %.0f µs, the emulator and load tool %.0f µs, PostgreSQL and the rest of the machine %.0f µs (%.0f%% of the %d CPUs busy); the raw baseline had the CPUs to itself.\n",
+				pgReplicas, rate, rate/max(b.boltCapture, 1), raw, pgReplicas, alone, alone/max(raw, 1), rate/max(alone, 1), pgReplicas,
+				perMsg(capture.botCPU), perMsg(capture.toolCPU), perMsg(max(busy-capture.botCPU-capture.toolCPU, 0)),
+				100*capture.cpuBusy, runtime.NumCPU())
 		case strings.HasPrefix(v.what, "start-up"):
 			s.WriteString("- Start-up: longer than the target; see the replica's log at debug level for what it reads before it is ready.\n")
 		}

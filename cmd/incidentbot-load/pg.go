@@ -358,3 +358,79 @@ func (b *benchRun) generatePG(ctx context.Context, dsn string, sz benchSizes) er
 	b.logf("  generated %d events, %s of tables and indexes, in %s (COPY)", n, mb(size), time.Since(start).Round(100*time.Millisecond))
 	return nil
 }
+
+// pgStoreAlone is the store's own ceiling for capture: AppendEvents from
+// pools of their own on one schema (one per replica), each fed by callers
+// appending one captured message at a time, as the replicas' envelope
+// handlers do, with no bot and no Slack. The rate the bot reaches cannot be
+// higher: it is what the store's group commit, the incident's row lock,
+// the dedup lookups and the numbering leave of the raw insert.
+type pgStoreAlone struct {
+	replicas, callers int
+}
+
+// captureStoreAlone mirrors the bot's capture on PostgreSQL: 3 replicas,
+// 1024 envelopes in flight each.
+func captureStoreAlone() pgStoreAlone { return pgStoreAlone{replicas: 3, callers: 1024} }
+
+// String describes the configuration for BENCHMARKS.md.
+func (sa pgStoreAlone) String() string {
+	return fmt.Sprintf("the store alone: AppendEvents from %d pools on one schema (one per replica), each called by %d goroutines appending one captured message at a time, no bot, no Slack",
+		sa.replicas, sa.callers)
+}
+
+// rate appends n captured messages to one incident of the schema at dsn
+// (migrated by the store) and returns the events per second.
+func (sa pgStoreAlone) rate(ctx context.Context, dsn string, n int) (float64, error) {
+	dbs := make([]*postgres.DB, sa.replicas)
+	for i := range dbs {
+		db, err := postgres.Open(ctx, dsn, postgres.Options{})
+		if err != nil {
+			return 0, fmt.Errorf("store alone: %w", err)
+		}
+		defer db.Close()
+		dbs[i] = db
+	}
+	inc, _, err := dbs[0].CreateIncident(ctx, &incidentbot.Incident{Title: "store alone", Severity: incidentbot.Sev3, Status: incidentbot.StatusInvestigating,
+		TeamID: "T0001", Declarer: "U1", OpenedAt: time.Now().UTC(), LastUpdateAt: time.Now().UTC()}, "")
+	if err != nil {
+		return 0, fmt.Errorf("store alone: %w", err)
+	}
+	evs := make([]incidentbot.TimelineEvent, n)
+	t0 := time.Now().UTC()
+	text := strings.Repeat("x", 200)
+	for i := range evs {
+		ts := fmt.Sprintf("%d.%06d", t0.Unix()+int64(i/1000000), i%1000000)
+		evs[i] = incidentbot.TimelineEvent{IncidentID: inc.ID, Kind: incidentbot.EventMessage, At: t0, Actor: "U0000BOB", TS: ts,
+			Text: text, DedupKey: incidentbot.MessageKey(ts)}
+	}
+	var next atomic.Int64
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	start := time.Now()
+	for _, db := range dbs {
+		for range sa.callers {
+			wg.Go(func() {
+				for {
+					i := next.Add(1) - 1
+					if i >= int64(n) {
+						return
+					}
+					if _, err := db.AppendEvents(ctx, evs[i]); err != nil {
+						mu.Lock()
+						firstErr = cmp.Or(firstErr, err)
+						mu.Unlock()
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if firstErr != nil {
+		return 0, fmt.Errorf("store alone: %w", firstErr)
+	}
+	return float64(n) / took.Seconds(), nil
+}
