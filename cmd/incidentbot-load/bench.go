@@ -129,6 +129,21 @@ func (b *benchRun) addPG(key, result, target string) *benchRow {
 	return &b.rows[len(b.rows)-1]
 }
 
+// addPGAfter is addPG for a row of PostgreSQL only, placed right after the
+// row with key after (at the end when there is none).
+func (b *benchRun) addPGAfter(after, key, result, target string) *benchRow {
+	b.addPG(key, result, target)
+	row := b.rows[len(b.rows)-1]
+	for i := range b.rows[:len(b.rows)-1] {
+		if b.rows[i].key == after {
+			copy(b.rows[i+2:], b.rows[i+1:len(b.rows)-1])
+			b.rows[i+1] = row
+			return &b.rows[i+1]
+		}
+	}
+	return &b.rows[len(b.rows)-1]
+}
+
 func (b *benchRun) close() {
 	for _, p := range b.procs {
 		_ = p.Process.Kill()

@@ -375,7 +375,7 @@ func captureStoreAlone() pgStoreAlone { return pgStoreAlone{replicas: 3, callers
 
 // String describes the configuration for BENCHMARKS.md.
 func (sa pgStoreAlone) String() string {
-	return fmt.Sprintf("the store alone: AppendEvents from %d pools on one schema (one per replica), each called by %d goroutines appending one captured message at a time, no bot, no Slack",
+	return fmt.Sprintf("AppendEvents from %d pools on one schema (one per replica), each called by %d goroutines appending one captured message at a time, no bot, no Slack",
 		sa.replicas, sa.callers)
 }
 
