@@ -180,7 +180,7 @@ func (b *benchRun) runPG(ctx context.Context, sz benchSizes, base string) (err e
 	b.logf("  %s", b.pgShape)
 	b.logf("  %s", b.pgLoad)
 	row := b.addPG(keyBaseline, rateString(raws, rawMed, "writes/s", ""), "")
-	row.pgWhat = fmt.Sprintf("raw batched writes of the store alone (same run), %d writes of about one message's size (each baseline described below)", sz.capture)
+	row.pgWhat = fmt.Sprintf("raw batched writes to bbolt or PostgreSQL without the store's code (same run), %d writes of about one message's size (each baseline described below)", sz.capture)
 	row = b.addPGAfter(keyBaseline, "store alone", rateString(alones, aloneMed, "events/s", fmt.Sprintf("%.2f of the raw baseline", alone/raw)), "")
 	row.pgWhat = fmt.Sprintf("the store alone, no bot and no Slack (same run), %d captured messages (described below): the ceiling of capture on this store", sz.capture)
 	row = b.addPG(keyRatio, fmt.Sprintf("%.2f", rate/raw), fmt.Sprintf(">= %.2f", pgRatioTarget))
