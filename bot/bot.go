@@ -460,7 +460,7 @@ func (b *Bot) dispatch(ctx context.Context, c *conn, req socketmode.Request, eve
 			b.onSlash(hctx, env, d)
 		case slackevents.EventsAPIEvent:
 			b.onEvent(hctx, env, d)
-		case slack.InteractionCallback:
+		case *slack.InteractionCallback:
 			b.onInteractive(hctx, env, d)
 		}
 	}()

@@ -155,73 +155,93 @@ func (b *Bot) ownMessage(user, botID string) bool {
 }
 
 func (b *Bot) captureMessage(ev *slackevents.MessageEvent) captured {
-	one := func(e incidentbot.TimelineEvent) captured {
-		return captured{ev.Channel, []incidentbot.TimelineEvent{e}}
-	}
+	// One function per kind: each builds its event in its own frame, and
+	// the path of nearly all of the traffic (a new message) stays within
+	// the envelope goroutine's starting stack.
 	switch {
 	case capturedSubtype(ev.SubType):
-		var files []slack.File
-		if ev.Message != nil {
-			files = ev.Message.Files
-		}
-		e, ok := b.newMessage(ev.User, ev.BotID, ev.Text, ev.TimeStamp, ev.ThreadTimeStamp, files)
-		if !ok {
-			return captured{}
-		}
-		if e.At.IsZero() {
-			// No ts: keyed by the delivery's event id in onEvent.
-			e.At = tsTime(ev.EventTimeStamp)
-		}
-		return one(e)
+		return b.captureNew(ev)
 	case ev.SubType == "message_changed":
-		m, prev := ev.Message, ev.PreviousMessage
-		// "message": null leaves Message as the event's own top level
-		// (slackevents' fallback for new messages), whose subtype is
-		// message_changed: there is no edited message to record.
-		if m == nil || m.SubType == "message_changed" || m.Timestamp == "" || b.ownMessage(m.User, m.BotID) {
-			return captured{}
-		}
-		prevText := ""
-		if prev != nil {
-			prevText = prev.Text
-		}
-		text := m.Text
-		if prev != nil && text == prevText {
-			return captured{} // an unfurl or other change that is not an edit
-		}
-		at, editTS := tsTime(ev.EventTimeStamp), ev.EventTimeStamp
-		if m.Edited != nil && m.Edited.Timestamp != "" {
-			at, editTS = tsTime(m.Edited.Timestamp), m.Edited.Timestamp
-		}
-		e := incidentbot.TimelineEvent{
-			Kind: incidentbot.EventEdited, At: at, Actor: m.User, TS: m.Timestamp, Text: text, PrevText: prevText,
-			DedupKey: incidentbot.EditKey(m.Timestamp, editTS),
-		}
-		if m.ThreadTimestamp != "" && m.ThreadTimestamp != m.Timestamp {
-			e.ThreadTS = m.ThreadTimestamp
-		}
-		return one(e)
+		return b.captureEdit(ev)
 	case ev.SubType == "message_deleted":
-		prev := ev.PreviousMessage
-		if ev.DeletedTimeStamp == "" || prev != nil && b.ownMessage(prev.User, prev.BotID) {
-			return captured{}
-		}
-		e := incidentbot.TimelineEvent{
-			Kind: incidentbot.EventDeleted, At: tsTime(ev.EventTimeStamp), TS: ev.DeletedTimeStamp,
-			DedupKey: incidentbot.DeleteKey(ev.DeletedTimeStamp),
-		}
-		if e.At.IsZero() {
-			e.At = tsTime(ev.TimeStamp)
-		}
-		if prev != nil {
-			e.Actor, e.PrevText = prev.User, prev.Text
-			if prev.ThreadTimestamp != "" && prev.ThreadTimestamp != prev.Timestamp {
-				e.ThreadTS = prev.ThreadTimestamp
-			}
-		}
-		return one(e)
+		return b.captureDelete(ev)
 	}
 	return captured{}
+}
+
+// oneEvent is what a message event in channel contributes: e.
+func oneEvent(channel string, e incidentbot.TimelineEvent) captured {
+	return captured{channel, []incidentbot.TimelineEvent{e}}
+}
+
+// captureNew captures a new message (a reply, a file share).
+func (b *Bot) captureNew(ev *slackevents.MessageEvent) captured {
+	var files []slack.File
+	if ev.Message != nil {
+		files = ev.Message.Files
+	}
+	e, ok := b.newMessage(ev.User, ev.BotID, ev.Text, ev.TimeStamp, ev.ThreadTimeStamp, files)
+	if !ok {
+		return captured{}
+	}
+	if e.At.IsZero() {
+		// No ts: keyed by the delivery's event id in onEvent.
+		e.At = tsTime(ev.EventTimeStamp)
+	}
+	return oneEvent(ev.Channel, e)
+}
+
+// captureEdit captures a message_changed that is an edit.
+func (b *Bot) captureEdit(ev *slackevents.MessageEvent) captured {
+	m, prev := ev.Message, ev.PreviousMessage
+	// "message": null leaves Message as the event's own top level
+	// (slackevents' fallback for new messages), whose subtype is
+	// message_changed: there is no edited message to record.
+	if m == nil || m.SubType == "message_changed" || m.Timestamp == "" || b.ownMessage(m.User, m.BotID) {
+		return captured{}
+	}
+	prevText := ""
+	if prev != nil {
+		prevText = prev.Text
+	}
+	text := m.Text
+	if prev != nil && text == prevText {
+		return captured{} // an unfurl or other change that is not an edit
+	}
+	at, editTS := tsTime(ev.EventTimeStamp), ev.EventTimeStamp
+	if m.Edited != nil && m.Edited.Timestamp != "" {
+		at, editTS = tsTime(m.Edited.Timestamp), m.Edited.Timestamp
+	}
+	e := incidentbot.TimelineEvent{
+		Kind: incidentbot.EventEdited, At: at, Actor: m.User, TS: m.Timestamp, Text: text, PrevText: prevText,
+		DedupKey: incidentbot.EditKey(m.Timestamp, editTS),
+	}
+	if m.ThreadTimestamp != "" && m.ThreadTimestamp != m.Timestamp {
+		e.ThreadTS = m.ThreadTimestamp
+	}
+	return oneEvent(ev.Channel, e)
+}
+
+// captureDelete captures a message_deleted.
+func (b *Bot) captureDelete(ev *slackevents.MessageEvent) captured {
+	prev := ev.PreviousMessage
+	if ev.DeletedTimeStamp == "" || prev != nil && b.ownMessage(prev.User, prev.BotID) {
+		return captured{}
+	}
+	e := incidentbot.TimelineEvent{
+		Kind: incidentbot.EventDeleted, At: tsTime(ev.EventTimeStamp), TS: ev.DeletedTimeStamp,
+		DedupKey: incidentbot.DeleteKey(ev.DeletedTimeStamp),
+	}
+	if e.At.IsZero() {
+		e.At = tsTime(ev.TimeStamp)
+	}
+	if prev != nil {
+		e.Actor, e.PrevText = prev.User, prev.Text
+		if prev.ThreadTimestamp != "" && prev.ThreadTimestamp != prev.Timestamp {
+			e.ThreadTS = prev.ThreadTimestamp
+		}
+	}
+	return oneEvent(ev.Channel, e)
 }
 
 // capturedSubtypes are the message subtypes recorded as new messages.
@@ -250,14 +270,17 @@ func (b *Bot) newMessage(user, botID, text, ts, threadTS string, files []slack.F
 	}
 	if len(files) > 0 {
 		e.Kind = incidentbot.EventFileShared
-		for _, f := range files {
-			e.Files = append(e.Files, fileOf(f))
+		for i := range files {
+			e.Files = append(e.Files, fileOf(&files[i]))
 		}
 	}
 	return e, true
 }
 
-func fileOf(f slack.File) incidentbot.File {
+// fileOf is the stored part of f (taken by pointer: a slack.File is
+// 1.7 KB, and copies of it in the capture path's frames made the envelope
+// goroutines grow their stacks).
+func fileOf(f *slack.File) incidentbot.File {
 	url := f.Permalink
 	if url == "" {
 		url = f.URLPrivate

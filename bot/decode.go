@@ -11,7 +11,9 @@ import (
 	"github.com/slack-go/slack/socketmode"
 )
 
-// decode parses an envelope's payload with slack-go's types.
+// decode parses an envelope's payload with slack-go's types: a
+// slackevents.EventsAPIEvent, a slack.SlashCommand or a
+// *slack.InteractionCallback.
 //
 // Message events — nearly all of the traffic — are decoded into the same
 // slackevents.MessageEvent that slackevents.ParseEvent returns, but without
@@ -35,8 +37,11 @@ func decode(req socketmode.Request) (any, error) {
 		err := json.Unmarshal(req.Payload, &cmd)
 		return cmd, err
 	case socketmode.RequestTypeInteractive:
-		var cb slack.InteractionCallback
-		err := json.Unmarshal(req.Payload, &cb)
+		// A pointer: the callback is kilobytes (views, messages, blocks),
+		// and a copy of it in the envelope goroutine's first frame made
+		// every goroutine grow its stack, captured messages included.
+		cb := new(slack.InteractionCallback)
+		err := json.Unmarshal(req.Payload, cb)
 		return cb, err
 	}
 	return nil, fmt.Errorf("unknown envelope type %q", req.Type)

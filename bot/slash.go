@@ -120,7 +120,8 @@ type viewErrors struct {
 	Errors         map[string]string `json:"errors"`
 }
 
-func (b *Bot) onInteractive(ctx context.Context, env *envelope, cb slack.InteractionCallback) {
+func (b *Bot) onInteractive(ctx context.Context, env *envelope, cbp *slack.InteractionCallback) {
+	cb := *cbp
 	if b.onShortcut(ctx, env, cb) { // shortcut.go
 		return
 	}
