@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -129,6 +130,16 @@ func TestPostMarkedFindMarked(t *testing.T) {
 	if ok != 2 {
 		t.Errorf("%d pages read, want 2", ok)
 	}
+
+	// A stretch longer than one look reads (here, a message a page): the
+	// error says so, for the caller to stop looking.
+	emu.SetMethodLimit("conversations.history", 0, 0)
+	emu.SetHistoryPageCap(1)
+	if found, err := api.FindMarked(ctx, ch, m, around[0], time.Now().Add(time.Second)); found || !errors.Is(err, commands.ErrTooMuchHistory) ||
+		incidentbot.ErrorCode(err) != incidentbot.EUnavailable {
+		t.Errorf("behind 20 messages read one a page: FindMarked = %v, %v; want ErrTooMuchHistory", found, err)
+	}
+	emu.SetHistoryPageCap(15)
 
 	// Scheduled work gets a rate limit back at once, with its Retry-After.
 	emu.SetMethodLimit("conversations.history", 1, time.Minute)

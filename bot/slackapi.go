@@ -358,7 +358,8 @@ const (
 // it, needed only in a busy channel, wait out Slack's rate limit, so that
 // the stretch is read to its end rather than restarted each time. It
 // fails as Post does (EGone for a channel gone), and with EUnavailable
-// when the stretch holds more than markedPages pages.
+// wrapping commands.ErrTooMuchHistory when the stretch holds more than
+// markedPages pages.
 func (s *slackAPI) FindMarked(ctx context.Context, channelID string, m commands.Marker, from, to time.Time) (bool, error) {
 	const method = "conversations.history"
 	api := s.client(ctx)
@@ -381,7 +382,7 @@ func (s *slackAPI) FindMarked(ctx context.Context, channelID string, m commands.
 		}
 		cursor, api = resp.ResponseMetaData.NextCursor, s.api
 	}
-	return false, &incidentbot.Error{Code: incidentbot.EUnavailable, Op: "slack " + method, RetryAfter: time.Minute,
+	return false, &incidentbot.Error{Code: incidentbot.EUnavailable, Op: "slack " + method, Err: commands.ErrTooMuchHistory,
 		Message: fmt.Sprintf("more than %d pages of history between %s and %s", markedPages, from.Format(time.RFC3339), to.Format(time.RFC3339))}
 }
 

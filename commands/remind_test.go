@@ -335,6 +335,25 @@ func TestRemindAfterCrash(t *testing.T) {
 		w.check("read at last", 1, 3, due)
 	})
 
+	t.Run("the history too long to look through", func(t *testing.T) {
+		// The stretch around the attempt will not get shorter: a look
+		// again would fail again, and the incident would get no reminder
+		// ever. Posted anew instead (here, a second time).
+		w := newRemindWorld(t)
+		w.clk = due
+		w.slack.dieAfter = true
+		w.remind(w.service())
+		next := w.service()
+		w.clk = due.Add(remindSettle)
+		w.slack.findErr = &incidentbot.Error{Code: incidentbot.EUnavailable, Err: commands.ErrTooMuchHistory,
+			Message: "more than 10 pages of history"}
+		w.mustRemind(next)
+		w.check("posted anew", 2, 1, w.clk)
+		if inc := w.incident(); !inc.LastReminderAt.Equal(w.clk) || !inc.ReminderAttempt.IsZero() {
+			t.Errorf("LastReminderAt %v, ReminderAttempt %v; want %v and none", inc.LastReminderAt, inc.ReminderAttempt, w.clk)
+		}
+	})
+
 	t.Run("a status update after the attempt", func(t *testing.T) {
 		for _, posted := range []bool{true, false} {
 			w := newRemindWorld(t)

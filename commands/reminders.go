@@ -169,14 +169,22 @@ func (s *Service) Remind(ctx context.Context, id int64) error {
 
 // settleAttempt settles the unfinished reminder attempt of inc, at now:
 // it looks for the attempt's post in the channel, records it as the
-// reminder if it is there and drops the attempt if not. It returns inc as
-// it is then when a new reminder is due at now, nil when none is. It fails
-// when the history cannot be read or the store written; nothing is posted
-// then.
+// reminder if it is there and drops the attempt if not — or when the
+// channel's history around it is too long to look through
+// (ErrTooMuchHistory): a reminder perhaps doubled rather than none. It
+// returns inc as it is then when a new reminder is due at now, nil when
+// none is. It fails when the history cannot be read or the store written;
+// nothing is posted then.
 func (s *Service) settleAttempt(ctx context.Context, inc *incidentbot.Incident, now time.Time) (*incidentbot.Incident, error) {
 	attempt := inc.ReminderAttempt
 	found, err := s.deps.Marked.FindMarked(ctx, inc.ChannelID, reminderMarker(inc, attempt),
 		attempt.Add(-markSkew), attempt.Add(s.cfg.ReminderSettle+markSkew))
+	if errors.Is(err, ErrTooMuchHistory) {
+		// A channel too busy around the attempt to look through: it will
+		// not get shorter. Taken as not found, so that the reminder is
+		// posted anew (perhaps a second time) rather than never.
+		found, err = false, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("remind %s: look for the reminder attempted at %s: %w", inc.Key(),
 			attempt.Format(time.RFC3339), s.goneWork(ctx, inc, err))

@@ -68,9 +68,15 @@ type Marked interface {
 	// then says nothing either way, when it could not read all of that
 	// stretch of the channel's history: EGone for a channel gone,
 	// EUnavailable (with RetryAfter for a rate limit) when Slack is not
-	// answering.
+	// answering, and an error wrapping ErrTooMuchHistory when the stretch
+	// holds more messages than one look reads (a later look would meet
+	// the same: that stretch is past).
 	FindMarked(ctx context.Context, channelID string, m Marker, from, to time.Time) (found bool, err error)
 }
+
+// ErrTooMuchHistory is wrapped by Marked.FindMarked's error when the
+// stretch of history to look through is longer than it reads.
+var ErrTooMuchHistory = errors.New("more history than one look reads")
 
 // Channels creates and sets up channels.
 type Channels interface {
