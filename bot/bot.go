@@ -170,9 +170,10 @@ func New(cfg Config, store Store) (*Bot, error) {
 		l.Out = discard{}
 		cfg.Logger = l
 	}
-	api := newSlackClient(cfg.BotToken, cfg.AppToken, cfg.APIURL, cfg.HTTPTimeout, cfg.Metrics, retryWaiting)
-	noWait := newSlackClient(cfg.BotToken, cfg.AppToken, cfg.APIURL, cfg.HTTPTimeout, cfg.Metrics, retryNoWait)
-	never := newSlackClient(cfg.BotToken, cfg.AppToken, cfg.APIURL, cfg.HTTPTimeout, cfg.Metrics, retryNever)
+	hc := newSlackHTTP(cfg.HTTPTimeout, cfg.Metrics)
+	api := newSlackClient(cfg.BotToken, cfg.AppToken, cfg.APIURL, hc, retryWaiting)
+	noWait := newSlackClient(cfg.BotToken, cfg.AppToken, cfg.APIURL, hc, retryNoWait)
+	never := newSlackClient(cfg.BotToken, cfg.AppToken, cfg.APIURL, hc, retryNever)
 	b := &Bot{
 		cfg:       cfg,
 		log:       cfg.Logger,

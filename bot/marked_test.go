@@ -29,9 +29,9 @@ func markedEmu(t *testing.T) (emu *slackemu.Server, channel string, api *slackAP
 	channel = emu.CreateChannel("inc-1-checkout", alice, emu.BotUserID())
 	cfg := emu.Config()
 	api = &slackAPI{
-		api:    newSlackClient(cfg.BotToken, cfg.AppToken, emu.URL(), 5*time.Second, nil, retryWaiting),
-		noWait: newSlackClient(cfg.BotToken, cfg.AppToken, emu.URL(), 5*time.Second, nil, retryNoWait),
-		never:  newSlackClient(cfg.BotToken, cfg.AppToken, emu.URL(), 5*time.Second, nil, retryNever),
+		api:    newSlackClient(cfg.BotToken, cfg.AppToken, emu.URL(), newSlackHTTP(5*time.Second, nil), retryWaiting),
+		noWait: newSlackClient(cfg.BotToken, cfg.AppToken, emu.URL(), newSlackHTTP(5*time.Second, nil), retryNoWait),
+		never:  newSlackClient(cfg.BotToken, cfg.AppToken, emu.URL(), newSlackHTTP(5*time.Second, nil), retryNever),
 	}
 	api.setBotID(emu.BotID())
 	return emu, channel, api

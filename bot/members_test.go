@@ -25,7 +25,7 @@ func TestMemberCache(t *testing.T) {
 	secret := emu.CreatePrivateChannel("secret", alice, emu.BotUserID())
 	other := emu.CreatePrivateChannel("other", alice)
 	cfg := emu.Config()
-	api := &slackAPI{api: newSlackClient(cfg.BotToken, cfg.AppToken, emu.URL(), 5*time.Second, nil, retryWaiting)}
+	api := &slackAPI{api: newSlackClient(cfg.BotToken, cfg.AppToken, emu.URL(), newSlackHTTP(5*time.Second, nil), retryWaiting)}
 	m := newMemberCache(api.channelMembers)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

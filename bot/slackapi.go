@@ -35,9 +35,21 @@ const (
 	retryNever
 )
 
-// newSlackClient returns a slack-go client for the Web API at apiURL with
-// an explicit timeout on every call, retrying as mode says.
-func newSlackClient(botToken, appToken, apiURL string, timeout time.Duration, m *ops.Metrics, mode retryMode) *slack.Client {
+// newSlackHTTP returns the HTTP client of the bot's Web API calls, with an
+// explicit timeout on every call. The bot's slack-go clients (one per
+// retryMode) share it, and so its connections to Slack.
+func newSlackHTTP(timeout time.Duration, m *ops.Metrics) *http.Client {
+	// Keep connections to Slack alive and bounded: the default transport
+	// keeps 2 idle connections per host, so bursts of follow-ups dialled a
+	// new TCP (and TLS) connection per call.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost = 64, 32, 32
+	return &http.Client{Timeout: timeout, Transport: m.Transport("slack", tr)}
+}
+
+// newSlackClient returns a slack-go client for the Web API at apiURL over
+// hc (newSlackHTTP), retrying as mode says.
+func newSlackClient(botToken, appToken, apiURL string, hc *http.Client, mode retryMode) *slack.Client {
 	rc := slack.DefaultRetryConfig()
 	rc.MaxRetries = 5
 	rc.RetryAfterDuration = 5 * time.Second
@@ -54,13 +66,8 @@ func newSlackClient(botToken, appToken, apiURL string, timeout time.Duration, m 
 		rc.MaxRetries = 0
 		rc.Handlers = nil
 	}
-	// Keep connections to Slack alive and bounded: the default transport
-	// keeps 2 idle connections per host, so bursts of follow-ups dialled a
-	// new TCP (and TLS) connection per call.
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns, tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost = 64, 32, 32
 	opts := []slack.Option{
-		slack.OptionHTTPClient(&http.Client{Timeout: timeout, Transport: m.Transport("slack", tr)}),
+		slack.OptionHTTPClient(hc),
 		slack.OptionRetryConfig(rc),
 		slack.OptionAppLevelToken(appToken),
 	}
