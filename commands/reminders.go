@@ -310,10 +310,18 @@ func (c *call) snooze() (Result, error) {
 }
 
 // RemindOverdueActions sends every owner of overdue open action items, in any
-// incident, one direct message listing them; it runs on each firing of the
-// action reminder cron. It returns how many owners were messaged; a failed
+// incident, one direct message listing them, for the action reminder cron's
+// firing at firing. It returns how many owners were messaged; a failed
 // message is reported and does not stop the others.
-func (s *Service) RemindOverdueActions(ctx context.Context) (int, error) {
+//
+// With a store that records firings (firingRecords: both stores do), each
+// owner's message is recorded, fenced, once Slack took it, so that a run of
+// the same firing again — its holder died or lost the lease in the middle
+// of it, and the next one resumes it — messages only the owners not
+// reached: an owner gets the firing's message twice only if the holder
+// dies between Slack taking it and its record. A holder that lost the
+// lease stops at its next record.
+func (s *Service) RemindOverdueActions(ctx context.Context, firing time.Time) (int, error) {
 	incs, err := s.store.Incidents(ctx, false)
 	if err != nil {
 		return 0, fmt.Errorf("remind overdue action items: %w", err)
@@ -334,9 +342,21 @@ func (s *Service) RemindOverdueActions(ctx context.Context) (int, error) {
 		owners = append(owners, o)
 	}
 	sort.Strings(owners)
+	records, _ := s.store.(firingRecords)
 	sent := 0
 	var errs []error
 	for _, owner := range owners {
+		job := overdueDMJob(owner)
+		if records != nil {
+			last, err := records.LastFiring(ctx, job)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("remind <@%s> of overdue action items: %w", owner, err))
+				continue
+			}
+			if !last.Before(firing) {
+				continue // messaged for this firing before the run was cut short
+			}
+		}
 		items := byOwner[owner]
 		text := fmt.Sprintf(":hourglass: You own %d overdue action item(s) from incidents:\n%s", len(items), strings.Join(items, "\n"))
 		if _, err := s.deps.Poster.Post(ctx, owner, text); err != nil {
@@ -344,6 +364,25 @@ func (s *Service) RemindOverdueActions(ctx context.Context) (int, error) {
 			continue
 		}
 		sent++
+		if records != nil {
+			if err := records.RecordFiring(ctx, job, firing); err != nil {
+				errs = append(errs, fmt.Errorf("record the overdue action items message to <@%s>: %w", owner, err))
+				if incidentbot.ErrorCode(err) == incidentbot.EConflict {
+					break // the lease is another replica's: it carries on
+				}
+			}
+		}
 	}
 	return sent, errors.Join(errs...)
 }
+
+// firingRecords is the store's record of cron firings (scheduler.CronFirings),
+// here of which owners got a firing's overdue message.
+type firingRecords interface {
+	LastFiring(ctx context.Context, job string) (time.Time, error)
+	RecordFiring(ctx context.Context, job string, at time.Time) error
+}
+
+// overdueDMJob names, among the firings recorded, the overdue message to
+// owner.
+func overdueDMJob(owner string) string { return "action_reminders_dm/" + owner }

@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -73,4 +74,67 @@ func TestCronFiringSurvivesRestart(t *testing.T) {
 	clk.Set(time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC))
 	settleRuns(4, "the next day's firing")
 	stop()
+}
+
+// TestCronFiringCutShortResumed: a firing whose run did not end (its
+// holder died, or lost the lease, in the middle of it) is run again, for
+// the same firing, when the scheduler next starts, and then recorded as
+// done; one that ended is not. A store that never recorded an end (written
+// before ends were recorded) has nothing to resume.
+func TestCronFiringCutShortResumed(t *testing.T) {
+	ctx := context.Background()
+	fired := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name    string
+		done    time.Time // the last firing recorded as done
+		resumed bool
+	}{
+		{"cut short", fired.Add(-24 * time.Hour), true},
+		{"ended", fired, false},
+		{"no end ever recorded", time.Time{}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db := openStore(t)
+			if err := db.RecordFiring(ctx, "action_reminders", fired); err != nil {
+				t.Fatal(err)
+			}
+			if !tt.done.IsZero() {
+				if err := db.RecordFiring(ctx, "action_reminders_done", tt.done); err != nil {
+					t.Fatal(err)
+				}
+			}
+			clk := newClock(fired.Add(5 * time.Minute))
+			o := &overdue{}
+			run := func() {
+				s, err := scheduler.New(scheduler.Config{Now: clk.Now, Tick: time.Millisecond, ActionCron: "0 9 * * *"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.Schedule(scheduler.Jobs{Incidents: db, Overdue: o, Firings: db})
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() { done <- s.Run(ctx) }()
+				time.Sleep(50 * time.Millisecond)
+				cancel()
+				<-done
+			}
+			run()
+			want := []time.Time{}
+			if tt.resumed {
+				want = []time.Time{fired}
+			}
+			if got := o.ran(); !slices.EqualFunc(got, want, time.Time.Equal) {
+				t.Fatalf("ran the firings %v, want %v", got, want)
+			}
+			if tt.resumed {
+				if d, err := db.LastFiring(ctx, "action_reminders_done"); err != nil || !d.Equal(fired) {
+					t.Errorf("done recorded at %v (%v), want %v", d, err, fired)
+				}
+			}
+			run() // a restart: nothing more
+			if got := o.ran(); len(got) != len(want) {
+				t.Errorf("after a restart, ran the firings %v, want %v", got, want)
+			}
+		})
+	}
 }

@@ -47,9 +47,11 @@ type Outbox interface {
 
 // OverdueActions sends the overdue action item DMs.
 type OverdueActions interface {
-	// RemindOverdueActions messages every owner of overdue items once and
-	// returns how many were messaged.
-	RemindOverdueActions(ctx context.Context) (int, error)
+	// RemindOverdueActions messages every owner of overdue items once for
+	// the cron firing at firing, and returns how many were messaged. Run
+	// again for the same firing (it was cut short), it messages only the
+	// owners not messaged yet.
+	RemindOverdueActions(ctx context.Context, firing time.Time) (int, error)
 }
 
 // FollowUpReviews posts the follow-up reviews of resolved incidents.
@@ -79,8 +81,15 @@ type CronFirings interface {
 	RecordFiring(ctx context.Context, job string, at time.Time) error
 }
 
-// actionCronJob names the firings of Config.ActionCron in CronFirings.
-const actionCronJob = "action_reminders"
+// actionCronJob names the firings of Config.ActionCron in CronFirings;
+// actionCronDoneJob names those whose run ended (cut short by nothing:
+// its failures were reported). A firing recorded and not done — its
+// holder died or lost the lease in the middle of it — is run again when
+// the scheduler next starts (OverdueActions skips the owners it messaged).
+const (
+	actionCronJob     = "action_reminders"
+	actionCronDoneJob = "action_reminders_done"
+)
 
 // Jobs is the work scheduled. Incidents is required; a nil job is not run.
 type Jobs struct {
@@ -382,9 +391,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	if s.cron != nil && (s.jobs.Overdue != nil || s.jobs.Reviews != nil) {
 		next := s.firstFiring(ctx, start)
+		resume := s.interruptedFiring(ctx)
 		failing := false
 		wg.Go(func() {
 			s.every(ctx, func(now time.Time) {
+				if !resume.IsZero() {
+					s.runFiring(ctx, resume)
+					resume = time.Time{}
+				}
 				if now.Before(next) {
 					return
 				}
@@ -402,13 +416,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 					return
 				}
 				failing = false
+				firing := next
 				next = s.cron.Next(now.In(s.cfg.Location))
-				if s.jobs.Overdue != nil {
-					s.remindOverdue(ctx)
-				}
-				if s.jobs.Reviews != nil {
-					s.postReviews(ctx)
-				}
+				s.runFiring(ctx, firing)
 			})
 		})
 	}
@@ -521,11 +531,53 @@ func (s *Scheduler) recordFiring(ctx context.Context, at time.Time) error {
 	return s.jobs.Firings.RecordFiring(ctx, actionCronJob, at)
 }
 
-// remindOverdue runs one firing of the action reminder cron.
-func (s *Scheduler) remindOverdue(ctx context.Context) {
+// interruptedFiring returns the action cron's last recorded firing if its
+// run did not end (see actionCronDoneJob), else the zero time. A store
+// that records no completion yet (one written before completions were) has
+// nothing to resume.
+func (s *Scheduler) interruptedFiring(ctx context.Context) time.Time {
+	if s.jobs.Firings == nil {
+		return time.Time{}
+	}
+	last, err := s.jobs.Firings.LastFiring(ctx, actionCronJob)
+	if err != nil {
+		s.log.WithError(err).Warn("could not read the action reminder cron's last firing; one cut short is not resumed")
+		return time.Time{}
+	}
+	done, err := s.jobs.Firings.LastFiring(ctx, actionCronDoneJob)
+	if err != nil {
+		s.log.WithError(err).Warn("could not read the action reminder cron's last completed firing; one cut short is not resumed")
+		return time.Time{}
+	}
+	if done.IsZero() || !done.Before(last) {
+		return time.Time{}
+	}
+	s.log.WithField("firing", last.Format(time.RFC3339)).Info("resuming the action reminder cron's firing that was cut short")
+	return last
+}
+
+// runFiring runs the action cron's jobs for the firing at firing (recorded
+// already), then records that its run ended.
+func (s *Scheduler) runFiring(ctx context.Context, firing time.Time) {
+	if s.jobs.Overdue != nil {
+		s.remindOverdue(ctx, firing)
+	}
+	if s.jobs.Reviews != nil {
+		s.postReviews(ctx)
+	}
+	if ctx.Err() != nil || s.jobs.Firings == nil {
+		return // cut short: the next holder resumes it
+	}
+	if err := s.jobs.Firings.RecordFiring(ctx, actionCronDoneJob, firing); err != nil && incidentbot.ErrorCode(err) != incidentbot.EConflict {
+		s.log.WithError(err).Warn("could not record the end of the action reminder cron's firing; the next start runs it again for whoever was not reached")
+	}
+}
+
+// remindOverdue runs the overdue DMs of the action cron's firing at firing.
+func (s *Scheduler) remindOverdue(ctx context.Context, firing time.Time) {
 	ctx, cancel := context.WithTimeout(ctx, overdueTimeout)
 	defer cancel()
-	n, err := s.jobs.Overdue.RemindOverdueActions(ctx)
+	n, err := s.jobs.Overdue.RemindOverdueActions(ctx, firing)
 	log := s.log.WithField("owners", n)
 	if err != nil {
 		log.WithError(err).Warn("some overdue action item reminders failed")

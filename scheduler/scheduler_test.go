@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -259,12 +260,27 @@ func TestRunOnFakeClock(t *testing.T) {
 	}
 }
 
-// overdue counts the firings of the action reminder cron.
-type overdue struct{ runs atomic.Int32 }
+// overdue counts the firings of the action reminder cron, and keeps the
+// firing times it was run for.
+type overdue struct {
+	runs    atomic.Int32
+	mu      sync.Mutex
+	firings []time.Time
+}
 
-func (o *overdue) RemindOverdueActions(ctx context.Context) (int, error) {
+func (o *overdue) RemindOverdueActions(ctx context.Context, firing time.Time) (int, error) {
+	o.mu.Lock()
+	o.firings = append(o.firings, firing)
+	o.mu.Unlock()
 	o.runs.Add(1)
 	return 0, nil
+}
+
+// ran returns the firings run so far.
+func (o *overdue) ran() []time.Time {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.firings)
 }
 
 // TestCronOnFakeClock: the action reminder cron fires on the injected
