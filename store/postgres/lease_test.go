@@ -96,7 +96,7 @@ func TestLease(t *testing.T) {
 func TestRunWithLeaseTwoReplicas(t *testing.T) {
 	u := schemaURL(t)
 	dbs := []*DB{openAt(t, u, Options{}), openAt(t, u, Options{})}
-	const ttl = 600 * time.Millisecond
+	const ttl = time.Second
 	var mu sync.Mutex
 	running := map[string]bool{}
 	var overlaps, starts int
@@ -159,7 +159,14 @@ func TestRunWithLeaseTwoReplicas(t *testing.T) {
 	}
 	ctxs[1-i]()
 	wg.Wait()
-	if overlaps != 0 || starts != 2 {
-		t.Errorf("overlaps = %d, starts = %d; want 0 and 2", overlaps, starts)
+	// Never two at once. More than two starts means a renewal came late
+	// (a loaded machine, under the race detector): the holder stopped its
+	// work before the lease could be taken, as it must, and one of the two
+	// took it again.
+	if overlaps != 0 || starts < 2 {
+		t.Errorf("overlaps = %d, starts = %d; want 0 and at least 2", overlaps, starts)
+	}
+	if starts > 2 {
+		t.Logf("%d starts: a renewal came late, the work stopped and started again without overlap", starts)
 	}
 }
