@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -85,10 +86,25 @@ func diskFaults(t *testing.T, dbPath string, setup func(*Main), fill, free func(
 	w.eventually("acked", func() bool { return w.emu.UnackedCount() == 0 })
 
 	fill()
-	for i := range 5 {
-		msgs = append(msgs, w.emu.PostMessage(w.bob, c, fmt.Sprintf("during the fault %d", i)))
+	// bbolt writes into pages its file already has as long as its free
+	// list holds enough (a full disk refuses only new blocks): messages
+	// are posted until the store needs more and the channel is told.
+	told := func() bool {
+		return slices.ContainsFunc(w.channelTexts(c), func(s string) bool { return strings.Contains(s, "cannot write to its database") })
 	}
-	w.waitText(c, "cannot write to its database")
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; !told(); i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("the channel was not told after %d messages posted during the fault", i)
+		}
+		if i < 200 {
+			msgs = append(msgs, w.emu.PostMessage(w.bob, c, fmt.Sprintf("during the fault %d %s", i, strings.Repeat("x", 2000))))
+		}
+		time.Sleep(20 * time.Millisecond)
+		if told() {
+			t.Logf("the channel was told after %d messages posted during the fault", i+1)
+		}
+	}
 	w.eventually("/readyz 503", func() bool { code, _ := httpGet("http://" + addr + "/readyz"); return code == 503 })
 	time.Sleep(500 * time.Millisecond)
 	if w.emu.UnackedCount() == 0 {
