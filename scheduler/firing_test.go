@@ -80,7 +80,8 @@ func TestCronFiringSurvivesRestart(t *testing.T) {
 // holder died, or lost the lease, in the middle of it) is run again, for
 // the same firing, when the scheduler next starts, and then recorded as
 // done; one that ended is not. A store that never recorded an end (written
-// before ends were recorded) has nothing to resume.
+// before ends were recorded) has nothing to resume; a new store's first
+// firing cut short is resumed.
 func TestCronFiringCutShortResumed(t *testing.T) {
 	ctx := context.Background()
 	fired := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
@@ -92,9 +93,25 @@ func TestCronFiringCutShortResumed(t *testing.T) {
 		{"cut short", fired.Add(-24 * time.Hour), true},
 		{"ended", fired, false},
 		{"no end ever recorded", time.Time{}, false},
+		{"a new store's first firing", time.Unix(0, 0), true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			db := openStore(t)
+			if tt.done.Equal(time.Unix(0, 0)) {
+				// A scheduler ran on the new store before the firing.
+				s, err := scheduler.New(scheduler.Config{Now: newClock(fired.Add(-time.Hour)).Now, Tick: time.Millisecond, ActionCron: "0 9 * * *"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.Schedule(scheduler.Jobs{Incidents: db, Overdue: &overdue{}, Firings: db})
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() { done <- s.Run(ctx) }()
+				time.Sleep(50 * time.Millisecond)
+				cancel()
+				<-done
+				tt.done = time.Time{}
+			}
 			if err := db.RecordFiring(ctx, "action_reminders", fired); err != nil {
 				t.Fatal(err)
 			}

@@ -533,8 +533,9 @@ func (s *Scheduler) recordFiring(ctx context.Context, at time.Time) error {
 
 // interruptedFiring returns the action cron's last recorded firing if its
 // run did not end (see actionCronDoneJob), else the zero time. A store
-// that records no completion yet (one written before completions were) has
-// nothing to resume.
+// with no end recorded yet — written before ends were recorded, or new —
+// gets one for its last firing (or, with none, for the Unix epoch), so
+// that from then on a firing cut short is told from one that ended.
 func (s *Scheduler) interruptedFiring(ctx context.Context) time.Time {
 	if s.jobs.Firings == nil {
 		return time.Time{}
@@ -549,7 +550,17 @@ func (s *Scheduler) interruptedFiring(ctx context.Context) time.Time {
 		s.log.WithError(err).Warn("could not read the action reminder cron's last completed firing; one cut short is not resumed")
 		return time.Time{}
 	}
-	if done.IsZero() || !done.Before(last) {
+	if done.IsZero() {
+		mark := last
+		if mark.IsZero() {
+			mark = time.Unix(0, 0).UTC()
+		}
+		if err := s.jobs.Firings.RecordFiring(ctx, actionCronDoneJob, mark); err != nil && incidentbot.ErrorCode(err) != incidentbot.EConflict {
+			s.log.WithError(err).Warn("could not record where the action reminder cron's firings stand; one cut short is not resumed until it can")
+		}
+		return time.Time{}
+	}
+	if !done.Before(last) {
 		return time.Time{}
 	}
 	s.log.WithField("firing", last.Format(time.RFC3339)).Info("resuming the action reminder cron's firing that was cut short")
