@@ -150,6 +150,20 @@ func (w *remindWorld) remind(svc *commands.Service) (returned bool, err error) {
 	return returned, err
 }
 
+// crashed runs Remind at at with its poster dying after Slack took the
+// post (posted) or before it reached Slack, and returns a Service of the
+// next process, with the clock at the attempt's settling.
+func (w *remindWorld) crashed(at time.Time, posted bool) *commands.Service {
+	w.t.Helper()
+	w.clk = at
+	w.slack.dieAfter, w.slack.dieBefore = posted, !posted
+	if returned, _ := w.remind(w.service()); returned {
+		w.t.Fatal("Remind returned; the process was to die in it")
+	}
+	w.clk = at.Add(remindSettle)
+	return w.service()
+}
+
 // mustRemind runs Remind and fails the test on an error.
 func (w *remindWorld) mustRemind(svc *commands.Service) {
 	w.t.Helper()
@@ -276,14 +290,8 @@ func TestRemindAfterCrash(t *testing.T) {
 
 	t.Run("before the post reached Slack", func(t *testing.T) {
 		w := newRemindWorld(t)
-		w.clk = due
-		w.slack.dieBefore = true
-		if returned, _ := w.remind(w.service()); returned {
-			t.Fatal("Remind returned; the process was to die in it")
-		}
+		next := w.crashed(due, false)
 		w.check("after the crash", 0, 0)
-		next := w.service()
-		w.clk = due.Add(remindSettle)
 		w.mustRemind(next)
 		// Not found: posted now, under an attempt of its own.
 		w.check("settled: not found, posted", 1, 1, w.clk)
@@ -313,11 +321,7 @@ func TestRemindAfterCrash(t *testing.T) {
 
 	t.Run("the history cannot be read", func(t *testing.T) {
 		w := newRemindWorld(t)
-		w.clk = due
-		w.slack.dieAfter = true
-		w.remind(w.service())
-		next := w.service()
-		w.clk = due.Add(remindSettle)
+		next := w.crashed(due, true)
 		w.slack.findErr = &incidentbot.Error{Code: incidentbot.EUnavailable, RetryAfter: 30 * time.Second, Message: "Slack is rate limiting conversations.history"}
 		if _, err := w.remind(next); incidentbot.RetryAfter(err) != 30*time.Second {
 			t.Fatalf("Remind = %v, want the rate limit's Retry-After", err)
@@ -340,11 +344,7 @@ func TestRemindAfterCrash(t *testing.T) {
 		// again would fail again, and the incident would get no reminder
 		// ever. Posted anew instead (here, a second time).
 		w := newRemindWorld(t)
-		w.clk = due
-		w.slack.dieAfter = true
-		w.remind(w.service())
-		next := w.service()
-		w.clk = due.Add(remindSettle)
+		next := w.crashed(due, true)
 		w.slack.findErr = &incidentbot.Error{Code: incidentbot.EUnavailable, Err: commands.ErrTooMuchHistory,
 			Message: "more than 10 pages of history"}
 		w.mustRemind(next)
@@ -357,9 +357,7 @@ func TestRemindAfterCrash(t *testing.T) {
 	t.Run("a status update after the attempt", func(t *testing.T) {
 		for _, posted := range []bool{true, false} {
 			w := newRemindWorld(t)
-			w.clk = due
-			w.slack.dieAfter, w.slack.dieBefore = posted, !posted
-			w.remind(w.service())
+			next := w.crashed(due, posted)
 			update := due.Add(2 * time.Second)
 			if _, _, err := w.db.UpdateIncident(context.Background(), w.id, "", func(i *incidentbot.Incident) ([]incidentbot.TimelineEvent, error) {
 				i.LastUpdateAt = update
@@ -367,8 +365,6 @@ func TestRemindAfterCrash(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			next := w.service()
-			w.clk = due.Add(remindSettle)
 			w.mustRemind(next)
 			inc := w.incident()
 			if posted {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/incidentbot/incidentbot/scheduler"
+	"github.com/incidentbot/incidentbot/store"
 )
 
 // TestCronFiringSurvivesRestart: with the store remembering the action
@@ -19,26 +20,7 @@ func TestCronFiringSurvivesRestart(t *testing.T) {
 	db := openStore(t)
 	clk := newClock(time.Date(2026, 11, 23, 8, 30, 0, 0, time.UTC))
 	o := &overdue{}
-	// run starts a scheduler on db and returns its stop.
-	run := func() func() {
-		s, err := scheduler.New(scheduler.Config{Now: clk.Now, Tick: time.Millisecond, ActionCron: "0 9 * * *"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Schedule(scheduler.Jobs{Incidents: db, Overdue: o, Firings: db})
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- s.Run(ctx) }()
-		time.Sleep(20 * time.Millisecond)
-		return func() {
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				t.Fatal("Run did not return")
-			}
-		}
-	}
+	run := func() func() { return startCron(t, db, clk, o) }
 	settleRuns := func(want int32, what string) {
 		t.Helper()
 		eventually(t, what, func() bool { return o.runs.Load() >= want })
@@ -99,17 +81,7 @@ func TestCronFiringCutShortResumed(t *testing.T) {
 			db := openStore(t)
 			if tt.done.Equal(time.Unix(0, 0)) {
 				// A scheduler ran on the new store before the firing.
-				s, err := scheduler.New(scheduler.Config{Now: newClock(fired.Add(-time.Hour)).Now, Tick: time.Millisecond, ActionCron: "0 9 * * *"})
-				if err != nil {
-					t.Fatal(err)
-				}
-				s.Schedule(scheduler.Jobs{Incidents: db, Overdue: &overdue{}, Firings: db})
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan error, 1)
-				go func() { done <- s.Run(ctx) }()
-				time.Sleep(50 * time.Millisecond)
-				cancel()
-				<-done
+				startCron(t, db, newClock(fired.Add(-time.Hour)), &overdue{})()
 				tt.done = time.Time{}
 			}
 			if err := db.RecordFiring(ctx, "action_reminders", fired); err != nil {
@@ -122,19 +94,7 @@ func TestCronFiringCutShortResumed(t *testing.T) {
 			}
 			clk := newClock(fired.Add(5 * time.Minute))
 			o := &overdue{}
-			run := func() {
-				s, err := scheduler.New(scheduler.Config{Now: clk.Now, Tick: time.Millisecond, ActionCron: "0 9 * * *"})
-				if err != nil {
-					t.Fatal(err)
-				}
-				s.Schedule(scheduler.Jobs{Incidents: db, Overdue: o, Firings: db})
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan error, 1)
-				go func() { done <- s.Run(ctx) }()
-				time.Sleep(50 * time.Millisecond)
-				cancel()
-				<-done
-			}
+			run := func() { startCron(t, db, clk, o)() }
 			run()
 			want := []time.Time{}
 			if tt.resumed {
@@ -153,5 +113,29 @@ func TestCronFiringCutShortResumed(t *testing.T) {
 				t.Errorf("after a restart, ran the firings %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+// startCron starts a scheduler on db running the action cron at 09:00
+// (o its overdue job, clk its clock), lets it run a moment, and returns
+// its stop, which waits for Run to return.
+func startCron(t *testing.T, db *store.DB, clk *clock, o *overdue) (stop func()) {
+	t.Helper()
+	s, err := scheduler.New(scheduler.Config{Now: clk.Now, Tick: time.Millisecond, ActionCron: "0 9 * * *"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Schedule(scheduler.Jobs{Incidents: db, Overdue: o, Firings: db})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	time.Sleep(50 * time.Millisecond)
+	return func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not return")
+		}
 	}
 }

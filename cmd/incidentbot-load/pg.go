@@ -199,33 +199,11 @@ func (bl pgBaseline) rate(ctx context.Context, dsn string, n int) (float64, floa
 			}
 		})
 	}
-	var next atomic.Int64
-	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
-	start := time.Now()
-	for c := range bl.committers {
-		for range bl.callers {
-			wg.Go(func() {
-				for {
-					i := next.Add(1) - 1
-					if i >= int64(n) {
-						return
-					}
-					p := &bodies[i]
-					queues[c] <- p
-					if err := <-p.done; err != nil {
-						mu.Lock()
-						firstErr = cmp.Or(firstErr, err)
-						mu.Unlock()
-						return
-					}
-				}
-			})
-		}
-	}
-	wg.Wait()
-	took := time.Since(start)
+	took, firstErr := callAll(n, bl.committers, bl.callers, func(c, i int) error {
+		p := &bodies[i]
+		queues[c] <- p
+		return <-p.done
+	})
 	for _, q := range queues {
 		close(q)
 	}
@@ -404,20 +382,35 @@ func (sa pgStoreAlone) rate(ctx context.Context, dsn string, n int) (float64, er
 		evs[i] = incidentbot.TimelineEvent{IncidentID: inc.ID, Kind: incidentbot.EventMessage, At: t0, Actor: "U0000BOB", TS: ts,
 			Text: text, DedupKey: incidentbot.MessageKey(ts)}
 	}
+	took, firstErr := callAll(n, len(dbs), sa.callers, func(g, i int) error {
+		_, err := dbs[g].AppendEvents(ctx, evs[i])
+		return err
+	})
+	if firstErr != nil {
+		return 0, fmt.Errorf("store alone: %w", firstErr)
+	}
+	return float64(n) / took.Seconds(), nil
+}
+
+// callAll makes n calls, call(g, i) for i in 0..n-1, from callers
+// goroutines in each of groups groups (g the caller's group), each taking
+// the next i when its call returned, and returns how long they took and
+// the first error (a caller stops at its error).
+func callAll(n, groups, callers int, call func(g, i int) error) (time.Duration, error) {
 	var next atomic.Int64
 	var mu sync.Mutex
 	var firstErr error
 	var wg sync.WaitGroup
 	start := time.Now()
-	for _, db := range dbs {
-		for range sa.callers {
+	for g := range groups {
+		for range callers {
 			wg.Go(func() {
 				for {
 					i := next.Add(1) - 1
 					if i >= int64(n) {
 						return
 					}
-					if _, err := db.AppendEvents(ctx, evs[i]); err != nil {
+					if err := call(g, int(i)); err != nil {
 						mu.Lock()
 						firstErr = cmp.Or(firstErr, err)
 						mu.Unlock()
@@ -428,9 +421,5 @@ func (sa pgStoreAlone) rate(ctx context.Context, dsn string, n int) (float64, er
 		}
 	}
 	wg.Wait()
-	took := time.Since(start)
-	if firstErr != nil {
-		return 0, fmt.Errorf("store alone: %w", firstErr)
-	}
-	return float64(n) / took.Seconds(), nil
+	return time.Since(start), firstErr
 }
