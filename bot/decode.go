@@ -13,18 +13,13 @@ import (
 
 // decode parses an envelope's payload with slack-go's types: a
 // slackevents.EventsAPIEvent, a slack.SlashCommand or a
-// *slack.InteractionCallback.
-//
-// Message events — nearly all of the traffic — are decoded into the same
-// slackevents.MessageEvent that slackevents.ParseEvent returns, but without
-// their Block Kit "blocks", which the bot does not use: parsing the rich-text
-// blocks of every message was 40% of the CPU of capturing it.
+// *slack.InteractionCallback. Message events — nearly all of the traffic —
+// come decoded already from the reader's one pass (decodeFrame); what
+// reaches decode is the rest, and a message frame that pass could not take
+// (invalid UTF-8, an odd shape), which slackevents decodes in full.
 func decode(req socketmode.Request) (any, error) {
 	switch req.Type {
 	case socketmode.RequestTypeEventsAPI:
-		if ev, ok := decodeMessageEvent(req.Payload); ok {
-			return ev, nil
-		}
 		ev, err := slackevents.ParseEvent(req.Payload, slackevents.OptionNoVerifyToken())
 		if err != nil {
 			if rev, ok := decodeReactionEvent(req.Payload); ok {
@@ -81,28 +76,6 @@ type messageEvent struct {
 	DeletedTimeStamp string     `json:"deleted_ts"`
 }
 
-// decodeMessageEvent decodes an event_callback carrying a message event with
-// github.com/goccy/go-json, which decoded message envelopes 2-3x faster than
-// encoding/json here (JSON decoding was the largest CPU cost of capture);
-// false for anything else (which slackevents.ParseEvent then decodes).
-func decodeMessageEvent(payload []byte) (slackevents.EventsAPIEvent, bool) {
-	// go-json keeps invalid UTF-8 as it is where encoding/json (and so
-	// slackevents) replaces it with U+FFFD: leave such payloads to the
-	// standard decoder, so that stored text is always valid UTF-8.
-	if !utf8.Valid(payload) {
-		return slackevents.EventsAPIEvent{}, false
-	}
-	var outer slackevents.EventsAPICallbackEvent
-	if err := gojson.Unmarshal(payload, &outer); err != nil || outer.Type != slackevents.CallbackEvent || outer.InnerEvent == nil {
-		return slackevents.EventsAPIEvent{}, false
-	}
-	var m messageEvent
-	if err := gojson.Unmarshal(*outer.InnerEvent, &m); err != nil || m.Type != "message" {
-		return slackevents.EventsAPIEvent{}, false
-	}
-	return messageEventsAPI(&outer, &m), true
-}
-
 // messageEventsAPI is the EventsAPIEvent slackevents.ParseEvent makes of
 // callback outer carrying message event m.
 func messageEventsAPI(outer *slackevents.EventsAPICallbackEvent, m *messageEvent) slackevents.EventsAPIEvent {
@@ -124,7 +97,11 @@ func messageEventsAPI(outer *slackevents.EventsAPICallbackEvent, m *messageEvent
 }
 
 // messageFrame is a Socket Mode frame read in one pass, down to the fields
-// of a message event: the frames of nearly all of the traffic.
+// of a message event: the frames of nearly all of the traffic. It is
+// decoded with github.com/goccy/go-json, 2-3x faster than encoding/json on
+// these frames, and without the message's Block Kit "blocks", which the
+// bot does not use (parsing their rich text was 40% of the CPU of
+// capturing a message).
 type messageFrame struct {
 	Type                   string `json:"type"`
 	EnvelopeID             string `json:"envelope_id"`
@@ -152,7 +129,9 @@ type messageFrame struct {
 // event — three passes, each copying what it kept raw — was the largest
 // share of a replica's CPU and garbage under a burst of messages.
 func decodeFrame(data []byte) (req socketmode.Request, event any, err error) {
-	// As in decodeMessageEvent: invalid UTF-8 goes the standard way.
+	// go-json keeps invalid UTF-8 as it is where encoding/json (and so
+	// slackevents) replaces it with U+FFFD: such frames go the standard
+	// way, so that stored text is always valid UTF-8.
 	if utf8.Valid(data) {
 		var f messageFrame
 		if gojson.Unmarshal(data, &f) == nil && f.Type == socketmode.RequestTypeEventsAPI && f.EnvelopeID != "" &&

@@ -109,8 +109,8 @@ func fuzzFrames() []string {
 // does with them: the frame parsed as read does (decodeFrame), its payload
 // decoded unless decodeFrame did, and an Events API event mapped to timeline
 // events as onEvent does. None of it may panic, the bot's own messages are
-// never recorded, and the short cuts for message events (decodeFrame's one
-// pass, decode's) capture what slackevents.ParseEvent's full decoding would.
+// never recorded, and decodeFrame's one pass over a message event captures
+// what slackevents.ParseEvent's full decoding would.
 func FuzzDecodeEnvelope(f *testing.F) {
 	for _, s := range fuzzFrames() {
 		f.Add([]byte(s))
@@ -140,11 +140,11 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			return
 		}
 		c := b.captureEvent(eae)
-		// decode takes a short cut for message events; what it makes of one
-		// must be what slack-go's own parsing makes of it.
+		// decodeFrame takes a short cut for message events; what it makes
+		// of one must be what slack-go's own parsing makes of it.
 		if full, err := slackevents.ParseEvent(req.Payload, slackevents.OptionNoVerifyToken()); err == nil {
 			if full.Type != eae.Type || full.TeamID != eae.TeamID {
-				t.Fatalf("decode: %s from team %q; slackevents: %s from team %q, for %s", eae.Type, eae.TeamID, full.Type, full.TeamID, data)
+				t.Fatalf("decoded: %s from team %q; slackevents: %s from team %q, for %s", eae.Type, eae.TeamID, full.Type, full.TeamID, data)
 			}
 			if want := b.captureEvent(full); !reflect.DeepEqual(c, want) {
 				t.Fatalf("decode captures %+v; slackevents %+v, for %s", c, want, data)
