@@ -131,12 +131,7 @@ func TestReplicasReminderCrashInFlight(t *testing.T) {
 		interval = 2 * time.Second
 		ttl      = 2 * time.Second
 	)
-	w := newWorld(t, slackemu.Config{})
-	rs := newReplicaSet(t, w, 3, map[string]string{
-		"INCIDENTBOT_UPDATE_INTERVAL": interval.String(),
-		"INCIDENTBOT_LEASE_TTL":       ttl.String(),
-	})
-	c := w.openIncident(w.alice, "Queue backlog", "inc-1-queue-backlog")
+	w, rs, c := remindingReplicas(t, interval, ttl)
 	w.eventuallyFor(2*interval+10*time.Second, "the first reminders", func() bool { return len(reminderTimes(w, c)) >= 2 })
 
 	call := w.inFlightReminder(2*interval + 5*time.Second)

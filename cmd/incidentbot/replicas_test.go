@@ -442,12 +442,7 @@ func TestReplicasReminderFailover(t *testing.T) {
 		interval = 2 * time.Second
 		ttl      = 2 * time.Second
 	)
-	w := newWorld(t, slackemu.Config{})
-	rs := newReplicaSet(t, w, 3, map[string]string{
-		"INCIDENTBOT_UPDATE_INTERVAL": interval.String(),
-		"INCIDENTBOT_LEASE_TTL":       ttl.String(),
-	})
-	c := w.openIncident(w.alice, "Queue backlog", "inc-1-queue-backlog")
+	w, rs, c := remindingReplicas(t, interval, ttl)
 	w.eventuallyFor(3*interval+10*time.Second, "the first reminders", func() bool { return len(reminderTimes(w, c)) >= 3 })
 
 	// Kill the holder halfway between two reminders (a kill between a
@@ -541,4 +536,17 @@ func TestReplicasPagerDuty(t *testing.T) {
 		}
 	}
 	t.Logf("5 incidents, %d trigger events at PagerDuty, the holder %s killed once", len(pd.Events()), leader)
+}
+
+// remindingReplicas starts 3 replicas on PostgreSQL with status-update
+// reminders every interval and a scheduler lease of ttl, and opens an
+// incident; it returns the world, the replicas and the incident's channel.
+func remindingReplicas(t *testing.T, interval, ttl time.Duration) (*world, *replicaSet, string) {
+	t.Helper()
+	w := newWorld(t, slackemu.Config{})
+	rs := newReplicaSet(t, w, 3, map[string]string{
+		"INCIDENTBOT_UPDATE_INTERVAL": interval.String(),
+		"INCIDENTBOT_LEASE_TTL":       ttl.String(),
+	})
+	return w, rs, w.openIncident(w.alice, "Queue backlog", "inc-1-queue-backlog")
 }

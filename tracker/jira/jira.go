@@ -163,39 +163,24 @@ func (c *Client) Find(ctx context.Context, it incidentbot.TrackerItem, since tim
 	op := fmt.Sprintf("jira: look for the issue of %s %s", it.Incident, it.Item)
 	ctx, cancel := context.WithTimeout(ctx, 3*c.cfg.Timeout)
 	defer cancel()
-	mins := max(int(math.Ceil(c.cfg.Now().Sub(since).Minutes()))+1, 1)
 	jql := fmt.Sprintf("project = %s AND labels = incident AND labels = %s AND created >= -%dm ORDER BY created DESC",
-		c.cfg.Project, strconv.Quote(it.Incident), mins)
-	token := ""
-	for page := 0; page < maxPages; page++ {
-		req := map[string]any{"jql": jql, "fields": []string{"description", "created"}, "maxResults": 100}
-		if token != "" {
-			req["nextPageToken"] = token
-		}
-		var res struct {
-			Issues []struct {
-				Key    string `json:"key"`
-				Fields struct {
-					Description *adf `json:"description"`
-				} `json:"fields"`
-			} `json:"issues"`
-			NextPageToken string `json:"nextPageToken"`
-			IsLast        bool   `json:"isLast"`
-		}
-		if err := c.do(ctx, op, "looking for an issue it may have created", http.MethodPost, "/rest/api/3/search/jql", nil, req, &res); err != nil {
-			return incidentbot.TrackerIssue{}, false, err
-		}
-		for _, is := range res.Issues {
-			if hasMarker(is.Fields.Description, it) {
-				return incidentbot.TrackerIssue{Tracker: incidentbot.TrackerJira, Key: is.Key, URL: c.base + "/browse/" + is.Key}, true, nil
-			}
-		}
-		if res.IsLast || res.NextPageToken == "" {
-			break
-		}
-		token = res.NextPageToken
+		c.cfg.Project, strconv.Quote(it.Incident), c.minutesSince(since))
+	type issue struct {
+		Key    string `json:"key"`
+		Fields struct {
+			Description *adf `json:"description"`
+		} `json:"fields"`
 	}
-	return incidentbot.TrackerIssue{}, false, nil
+	var found incidentbot.TrackerIssue
+	err := searchJQL(ctx, c, op, "looking for an issue it may have created",
+		map[string]any{"jql": jql, "fields": []string{"description", "created"}}, func(is issue) bool {
+			if !hasMarker(is.Fields.Description, it) {
+				return false
+			}
+			found = incidentbot.TrackerIssue{Tracker: incidentbot.TrackerJira, Key: is.Key, URL: c.base + "/browse/" + is.Key}
+			return true
+		})
+	return found, found.Key != "" && err == nil, err
 }
 
 // Create creates the issue of it, assigned to the Jira user with the
@@ -356,44 +341,28 @@ func (c *Client) Changes(ctx context.Context, since time.Time) ([]incidentbot.Tr
 	op := "jira: look for changed issues"
 	ctx, cancel := context.WithTimeout(ctx, 3*c.cfg.Timeout)
 	defer cancel()
-	mins := int(math.Ceil(c.cfg.Now().Sub(since).Minutes())) + 1
-	if mins < 1 {
-		mins = 1
+	jql := fmt.Sprintf("project = %s AND labels = incident AND updated >= -%dm ORDER BY updated ASC", c.cfg.Project, c.minutesSince(since))
+	type issue struct {
+		Key    string `json:"key"`
+		Fields struct {
+			Status status   `json:"status"`
+			Labels []string `json:"labels"`
+		} `json:"fields"`
+		Changelog struct {
+			Histories []struct {
+				Author struct {
+					DisplayName string `json:"displayName"`
+				} `json:"author"`
+				Created string `json:"created"`
+				Items   []struct {
+					Field string `json:"field"`
+				} `json:"items"`
+			} `json:"histories"`
+		} `json:"changelog"`
 	}
-	jql := fmt.Sprintf("project = %s AND labels = incident AND updated >= -%dm ORDER BY updated ASC", c.cfg.Project, mins)
 	var out []incidentbot.TrackerChange
-	token := ""
-	for page := 0; page < maxPages; page++ {
-		req := map[string]any{"jql": jql, "fields": []string{"status", "labels"}, "expand": "changelog", "maxResults": 100}
-		if token != "" {
-			req["nextPageToken"] = token
-		}
-		var res struct {
-			Issues []struct {
-				Key    string `json:"key"`
-				Fields struct {
-					Status status   `json:"status"`
-					Labels []string `json:"labels"`
-				} `json:"fields"`
-				Changelog struct {
-					Histories []struct {
-						Author struct {
-							DisplayName string `json:"displayName"`
-						} `json:"author"`
-						Created string `json:"created"`
-						Items   []struct {
-							Field string `json:"field"`
-						} `json:"items"`
-					} `json:"histories"`
-				} `json:"changelog"`
-			} `json:"issues"`
-			NextPageToken string `json:"nextPageToken"`
-			IsLast        bool   `json:"isLast"`
-		}
-		if err := c.do(ctx, op, "searching the issues", http.MethodPost, "/rest/api/3/search/jql", nil, req, &res); err != nil {
-			return out, err
-		}
-		for _, is := range res.Issues {
+	err := searchJQL(ctx, c, op, "searching the issues",
+		map[string]any{"jql": jql, "fields": []string{"status", "labels"}, "expand": "changelog"}, func(is issue) bool {
 			ch := incidentbot.TrackerChange{Tracker: incidentbot.TrackerJira, Key: is.Key, URL: c.base + "/browse/" + is.Key,
 				Labels: is.Fields.Labels, Done: is.Fields.Status.Category.Key == "done"}
 			// Histories come newest first; sort to be sure.
@@ -409,13 +378,43 @@ func (c *Client) Changes(ctx context.Context, since time.Time) ([]incidentbot.Tr
 				}
 			}
 			out = append(out, ch)
+			return false
+		})
+	return out, err
+}
+
+// minutesSince is since as a JQL relative date: JQL dates have minute
+// precision and no zone of their own, so searches ask for "-Nm", a minute
+// wider than since (at least a minute).
+func (c *Client) minutesSince(since time.Time) int {
+	return max(int(math.Ceil(c.cfg.Now().Sub(since).Minutes()))+1, 1)
+}
+
+// searchJQL runs the JQL search req (jql, fields, expand) page by page, at
+// most maxPages pages of 100, handing each issue, decoded as I, to each
+// until it returns true. It fails as Client.do does.
+func searchJQL[I any](ctx context.Context, c *Client, op, why string, req map[string]any, each func(I) bool) error {
+	req["maxResults"] = 100
+	for range maxPages {
+		var res struct {
+			Issues        []I    `json:"issues"`
+			NextPageToken string `json:"nextPageToken"`
+			IsLast        bool   `json:"isLast"`
+		}
+		if err := c.do(ctx, op, why, http.MethodPost, "/rest/api/3/search/jql", nil, req, &res); err != nil {
+			return err
+		}
+		for _, is := range res.Issues {
+			if each(is) {
+				return nil
+			}
 		}
 		if res.IsLast || res.NextPageToken == "" {
-			break
+			return nil
 		}
-		token = res.NextPageToken
+		req["nextPageToken"] = res.NextPageToken
 	}
-	return out, nil
+	return nil
 }
 
 // do sends one request with a JSON body (when body is not nil) and decodes
