@@ -31,6 +31,9 @@ type markedSlack struct {
 	refuse    error // Slack refuses the post with this error
 	// findErr, while set, is FindMarked's error.
 	findErr error
+	// afterPost, when set, is called once Slack took a post (a shutdown
+	// beginning then).
+	afterPost func()
 }
 
 type markedPost struct {
@@ -54,7 +57,11 @@ func (s *markedSlack) PostMarked(ctx context.Context, channel, text string, m co
 	}
 	s.mu.Lock()
 	s.posts = append(s.posts, markedPost{channel: channel, text: text, marker: m, at: s.now()})
+	afterPost := s.afterPost
 	s.mu.Unlock()
+	if afterPost != nil {
+		afterPost()
+	}
 	switch {
 	case dieAfter:
 		runtime.Goexit()
@@ -380,6 +387,25 @@ func TestRemindAfterCrash(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRemindRecordedOnShutdown: a shutdown (the scheduler's context
+// cancelled, SIGTERM) right after Slack took the reminder's post does not
+// leave that reminder unrecorded.
+func TestRemindRecordedOnShutdown(t *testing.T) {
+	w := newRemindWorld(t)
+	svc := w.service()
+	w.clk = remindStart.Add(remindInterval)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w.slack.afterPost = cancel
+	if err := svc.Remind(ctx, w.id); err != nil {
+		t.Fatalf("Remind: %v", err)
+	}
+	w.check("recorded after the shutdown began", 1, 0, w.clk)
+	if inc := w.incident(); !inc.LastReminderAt.Equal(w.clk) || !inc.ReminderAttempt.IsZero() {
+		t.Errorf("LastReminderAt %v, ReminderAttempt %v; want %v and none", inc.LastReminderAt, inc.ReminderAttempt, w.clk)
+	}
 }
 
 // TestRemindRefused: a post Slack refused ends its attempt (nothing to look

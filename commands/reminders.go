@@ -144,7 +144,9 @@ func (s *Service) Remind(ctx context.Context, id int64) error {
 		// The reminder counts from when it was found due (Slack answers
 		// within its timeouts, far inside an interval), so the next one
 		// comes an interval later whatever the post's latency.
-		_, err := s.recordReminder(ctx, inc, now, since)
+		rctx, cancel := afterSlack(ctx)
+		defer cancel()
+		_, err := s.recordReminder(rctx, inc, now, since)
 		return err
 	}
 
@@ -163,8 +165,23 @@ func (s *Service) Remind(ctx context.Context, id int64) error {
 		}
 		return fmt.Errorf("remind %s: %w", inc.Key(), err)
 	}
-	_, err = s.recordReminder(ctx, begun, attempt, since)
+	rctx, cancel := afterSlack(ctx)
+	defer cancel()
+	_, err = s.recordReminder(rctx, begun, attempt, since)
 	return err
+}
+
+// recordTimeout bounds the record of what Slack did, once it did it
+// (afterSlack).
+const recordTimeout = 5 * time.Second
+
+// afterSlack is the context of the record of something Slack has done: not
+// cancelled with ctx (a shutdown, SIGTERM, must not leave a post Slack
+// made unrecorded), bounded by recordTimeout, and keeping ctx's values —
+// the lease's fence among them, so that a holder that lost the lease is
+// still refused.
+func afterSlack(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 }
 
 // settleAttempt settles the unfinished reminder attempt of inc, at now:
@@ -365,7 +382,10 @@ func (s *Service) RemindOverdueActions(ctx context.Context, firing time.Time) (i
 		}
 		sent++
 		if records != nil {
-			if err := records.RecordFiring(ctx, job, firing); err != nil {
+			rctx, cancel := afterSlack(ctx)
+			err := records.RecordFiring(rctx, job, firing)
+			cancel()
+			if err != nil {
 				errs = append(errs, fmt.Errorf("record the overdue action items message to <@%s>: %w", owner, err))
 				if incidentbot.ErrorCode(err) == incidentbot.EConflict {
 					break // the lease is another replica's: it carries on
